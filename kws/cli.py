@@ -1,0 +1,42 @@
+"""The `kws` command: `kws <subcommand> [--flags]`.
+
+Each subcommand is a thin absl main in ``kws.commands.<name>`` (flags declared at module level, read
+only in its ``main``). Only the chosen module is imported, so the flags of one subcommand never clash
+with another's and `kws <subcommand> --help` lists just its own.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from absl import app
+
+SUBCOMMANDS = {
+    "synth": "generate the synthetic Speech Commands-style dataset with the installed TTS engines",
+    "prepare": "convert a folder of any audio into 16 kHz mono 16-bit WAV in the same layout",
+    "data": "index a dataset and print clips per split and label",
+}
+
+
+def _usage() -> str:
+    rows = "\n".join(f"  {name:<10} {text}" for name, text in SUBCOMMANDS.items())
+    return f"usage: kws <subcommand> [--flags]\n\nsubcommands:\n{rows}\n\n" \
+           "`kws <subcommand> --help` lists a subcommand's flags."
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv if argv is None else argv)
+    if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
+        print(_usage())
+        sys.exit(0 if len(argv) >= 2 else 2)
+    name = argv[1]
+    if name not in SUBCOMMANDS:
+        print(f"kws: unknown subcommand {name!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        sys.exit(2)
+    module = importlib.import_module(f"kws.commands.{name}")
+    app.run(module.main, argv=[f"kws {name}"] + argv[2:])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Thin absl mains, one per `kws` subcommand: flags in, one library call out."""
