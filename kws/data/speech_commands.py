@@ -1,0 +1,261 @@
+"""The dataset layout: Speech Commands folders (v0.01, v0.02) or any folder-per-label tree.
+
+Scans a data folder into a DatasetIndex: for each split, a list of (path, label) examples, with the
+labels of the chosen task. Splits follow ``validation_list.txt`` / ``testing_list.txt`` when present,
+otherwise the original speaker-hash rule, so a speaker never crosses splits. Every clip is checked
+(header only) to be 16-bit mono WAV at the configured rate; bad files raise an error naming the file and
+the fix, or, with ``skip_bad_files``, are counted and reported.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import math
+import os
+import random
+import re
+
+from kws import audio
+
+SILENCE_LABEL = "_silence_"
+UNKNOWN_LABEL = "_unknown_"
+BACKGROUND_NOISE_DIR = "_background_noise_"
+SPLITS = ("train", "validation", "test")
+LABEL_MODES = ("keywords", "all_words")
+SPEECH_COMMANDS_KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
+_MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the original split rule's constant
+
+
+class DatasetError(ValueError):
+    """A data folder that cannot be used as asked. The message names what and how to fix it."""
+
+
+@dataclasses.dataclass(kw_only=True, frozen=True)
+class DataConfig:
+    """Where the clips are and how they become a labelled task with three splits."""
+
+    data_dir: str
+    """Root of the dataset: one folder per word (plus optional _background_noise_, lists)."""
+    label_mode: str = "keywords"
+    """'keywords': wanted words + _silence_ + _unknown_ (the 12-class task); 'all_words': every folder."""
+    wanted_words: tuple[str, ...] = SPEECH_COMMANDS_KEYWORDS
+    """The keywords of the 'keywords' mode; every other word folder feeds _unknown_."""
+    silence_percentage: float = 10.0
+    """_silence_ examples per split, as a percentage of the split's keyword examples."""
+    unknown_percentage: float = 10.0
+    """_unknown_ examples per split, as a percentage of the split's keyword examples."""
+    validation_percentage: float = 10.0
+    """Share of speakers in validation, when the folder has no validation_list.txt."""
+    testing_percentage: float = 10.0
+    """Share of speakers in test, when the folder has no testing_list.txt."""
+    background_noise_dir: str = ""
+    """Folder of long noise WAVs; '' means <data_dir>/_background_noise_ (may be absent)."""
+    sample_rate_hz: int = 16000
+    """Every clip must be at this rate."""
+    skip_bad_files: bool = False
+    """Count and report unusable files instead of stopping at the first."""
+    seed: int = 59185
+    """Seed of the _unknown_ subsampling."""
+
+    def __post_init__(self):
+        if self.label_mode not in LABEL_MODES:
+            raise ValueError(f"unknown label mode {self.label_mode!r}; valid: {', '.join(LABEL_MODES)}")
+        for name in ("silence_percentage", "unknown_percentage", "validation_percentage",
+                     "testing_percentage"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.validation_percentage + self.testing_percentage >= 100:
+            raise ValueError("validation_percentage + testing_percentage must be < 100")
+        if self.label_mode == "keywords" and not self.wanted_words:
+            raise ValueError("label_mode 'keywords' needs at least one wanted word")
+        if len(set(self.wanted_words)) != len(self.wanted_words):
+            raise ValueError(f"wanted words repeat: {list(self.wanted_words)}")
+
+    @property
+    def noise_dir(self) -> str:
+        return self.background_noise_dir or os.path.join(self.data_dir, BACKGROUND_NOISE_DIR)
+
+
+@dataclasses.dataclass(kw_only=True, frozen=True)
+class Example:
+    """One labelled clip. ``path`` is '' for a generated _silence_ example (noise only)."""
+
+    path: str
+    label: str
+
+
+@dataclasses.dataclass(kw_only=True, frozen=True)
+class DatasetIndex:
+    """The labels and, per split, the examples of a task; plus the noise files and skipped files."""
+
+    labels: tuple[str, ...]
+    splits: dict[str, tuple[Example, ...]]
+    noise_files: tuple[str, ...]
+    skipped: tuple[str, ...]
+    """Messages for the files skipped with skip_bad_files."""
+
+    def label_ids(self, split: str) -> list[int]:
+        ids = {label: i for i, label in enumerate(self.labels)}
+        return [ids[e.label] for e in self.splits[split]]
+
+    def counts(self) -> dict[str, collections.Counter]:
+        return {s: collections.Counter(e.label for e in self.splits[s]) for s in SPLITS}
+
+
+def speaker_id(filename: str) -> str:
+    """Speaker part of `<speaker>_nohash_<n>.wav` (or `<word>_<speaker>_nohash_<n>.wav` in _unknown_)."""
+    stem = re.sub(r"_nohash_.*$", "", os.path.basename(filename))
+    return stem.rsplit("_", 1)[-1] if "_nohash_" in filename else stem
+
+
+def split_of(filename: str, validation_percentage: float, testing_percentage: float) -> str:
+    """The original Speech Commands rule: SHA-1 of the speaker picks the split, stable over time."""
+    digest = hashlib.sha1(speaker_id(filename).encode("utf-8")).hexdigest()
+    percent = (int(digest, 16) % (_MAX_NUM_WAVS_PER_CLASS + 1)) * (100.0 / _MAX_NUM_WAVS_PER_CLASS)
+    if percent < validation_percentage:
+        return "validation"
+    if percent < validation_percentage + testing_percentage:
+        return "test"
+    return "train"
+
+
+def _read_list(path: str) -> set[str]:
+    if not os.path.isfile(path):
+        return set()
+    with open(path, encoding="utf-8") as f:
+        return {line.strip().replace("\\", "/") for line in f if line.strip()}
+
+
+def _label_folders(data_dir: str) -> list[str]:
+    if not os.path.isdir(data_dir):
+        raise DatasetError(f"data dir {data_dir} does not exist; pass --data_dir=<folder of word "
+                           "folders>, or generate the default one with `kws synth`")
+    folders = sorted(d for d in os.listdir(data_dir)
+                     if os.path.isdir(os.path.join(data_dir, d)) and d != BACKGROUND_NOISE_DIR
+                     and not d.startswith("."))
+    if not folders:
+        raise DatasetError(f"data dir {data_dir} holds no label folders (expected one folder of "
+                           "WAV clips per word)")
+    return folders
+
+
+def _scan_clips(config: DataConfig, folders: list[str], skipped: list[str]
+                ) -> dict[str, list[str]]:
+    """word folder -> relative paths `word/file.wav` of its valid clips."""
+    clips = {}
+    for folder in folders:
+        names = sorted(os.listdir(os.path.join(config.data_dir, folder)))
+        good = []
+        for name in names:
+            rel = f"{folder}/{name}"
+            full = os.path.join(config.data_dir, folder, name)
+            if not os.path.isfile(full) or name.startswith("."):
+                continue
+            try:
+                audio.check_training_wav(full, config.sample_rate_hz)
+            except audio.AudioFileError as e:
+                if not config.skip_bad_files:
+                    raise DatasetError(f"{e} (or pass --skip_bad_files to count and skip such "
+                                       "files)") from e
+                skipped.append(str(e))
+                continue
+            good.append(rel)
+        if not good:
+            raise DatasetError(f"label folder {os.path.join(config.data_dir, folder)} holds no "
+                               "usable WAV clips; remove the folder or add clips")
+        clips[folder] = good
+    return clips
+
+
+def _noise_files(config: DataConfig, skipped: list[str]) -> tuple[str, ...]:
+    folder = config.noise_dir
+    if not os.path.isdir(folder):
+        if config.background_noise_dir:
+            raise DatasetError(f"background noise folder {folder} does not exist")
+        return ()
+    files = []
+    for name in sorted(os.listdir(folder)):
+        full = os.path.join(folder, name)
+        if not name.lower().endswith(".wav"):
+            continue
+        try:
+            audio.check_training_wav(full, config.sample_rate_hz)
+        except audio.AudioFileError as e:
+            if not config.skip_bad_files:
+                raise DatasetError(str(e)) from e
+            skipped.append(str(e))
+            continue
+        files.append(full)
+    return tuple(files)
+
+
+def index_dataset(config: DataConfig) -> DatasetIndex:
+    """Scans, checks and splits the data folder into a DatasetIndex (see the module docstring)."""
+    folders = _label_folders(config.data_dir)
+    skipped: list[str] = []
+    if config.label_mode == "keywords":
+        missing = [w for w in config.wanted_words if w not in folders]
+        if missing:
+            raise DatasetError(f"wanted word(s) {missing} have no folder in {config.data_dir}; "
+                               f"words there: {', '.join(folders)}")
+    clips = _scan_clips(config, folders, skipped)
+    validation = _read_list(os.path.join(config.data_dir, "validation_list.txt"))
+    testing = _read_list(os.path.join(config.data_dir, "testing_list.txt"))
+    by_split: dict[str, dict[str, list[str]]] = {s: collections.defaultdict(list) for s in SPLITS}
+    for folder, rels in clips.items():
+        for rel in rels:
+            if validation or testing:
+                split = "validation" if rel in validation else "test" if rel in testing else "train"
+            else:
+                split = split_of(rel, config.validation_percentage, config.testing_percentage)
+            by_split[split][folder].append(rel)
+
+    noise = _noise_files(config, skipped)
+    if config.label_mode == "all_words":
+        labels = tuple(folders)
+        splits = {s: tuple(Example(path=os.path.join(config.data_dir, rel), label=word)
+                           for word in folders for rel in by_split[s][word]) for s in SPLITS}
+    else:
+        labels = (SILENCE_LABEL, UNKNOWN_LABEL) + tuple(config.wanted_words)
+        splits = {s: _keyword_split(config, by_split[s], s) for s in SPLITS}
+    return DatasetIndex(labels=labels, splits=splits, noise_files=noise, skipped=tuple(skipped))
+
+
+def _keyword_split(config: DataConfig, clips: dict[str, list[str]], split: str
+                   ) -> tuple[Example, ...]:
+    """Keyword examples, a sampled share of _unknown_ ones, and _silence_ ones, as in TF's example."""
+    join = lambda rel: os.path.join(config.data_dir, rel)  # noqa: E731
+    wanted = [Example(path=join(rel), label=w) for w in config.wanted_words for rel in clips.get(w, [])]
+    unknown_pool = [join(rel) for folder, rels in sorted(clips.items())
+                    if folder not in config.wanted_words and folder != SILENCE_LABEL for rel in rels]
+    real_silence = [join(rel) for rel in clips.get(SILENCE_LABEL, [])]
+    rng = random.Random(f"{config.seed}:{split}")
+    if UNKNOWN_LABEL in clips:
+        # A folder named _unknown_ (as in the canonical test set) is used whole.
+        unknown = unknown_pool
+    else:
+        n_unknown = min(len(unknown_pool), math.ceil(len(wanted) * config.unknown_percentage / 100))
+        unknown = rng.sample(unknown_pool, n_unknown)
+    if real_silence:
+        silence = real_silence
+    else:
+        silence = [""] * math.ceil(len(wanted) * config.silence_percentage / 100)
+    return tuple(wanted + [Example(path=p, label=UNKNOWN_LABEL) for p in unknown]
+                 + [Example(path=p, label=SILENCE_LABEL) for p in silence])
+
+
+def format_table(index: DatasetIndex) -> str:
+    """Clips per split and label as a fixed-width text table, with totals."""
+    counts = index.counts()
+    width = max(len(label) for label in index.labels + ("label", "total"))
+    lines = [f"{'label':<{width}} " + " ".join(f"{s:>10}" for s in SPLITS)]
+    for label in index.labels:
+        lines.append(f"{label:<{width}} " + " ".join(f"{counts[s][label]:>10}" for s in SPLITS))
+    lines.append(f"{'total':<{width}} " + " ".join(f"{len(index.splits[s]):>10}" for s in SPLITS))
+    if index.skipped:
+        lines.append(f"skipped {len(index.skipped)} unusable file(s):")
+        lines.extend(f"  {msg}" for msg in index.skipped)
+    lines.append(f"background noise files: {len(index.noise_files)}")
+    return "\n".join(lines)
