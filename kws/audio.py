@@ -15,12 +15,14 @@ import wave
 
 import numpy as np
 
+from kws.errors import UserError
+
 _PCM = 1
 _EXTENSIBLE = 0xFFFE
 _PREPARE_HINT = "convert the folder with `kws prepare --input_dir=... --output_dir=...`"
 
 
-class AudioFileError(ValueError):
+class AudioFileError(UserError):
     """A file that is not usable audio. The message names the file and the fix."""
 
 

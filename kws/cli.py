@@ -12,6 +12,8 @@ import sys
 
 from absl import app
 
+from kws.errors import UserError
+
 SUBCOMMANDS = {
     "synth": "generate the synthetic Speech Commands-style dataset with the installed TTS engines",
     "prepare": "convert a folder of any audio into 16 kHz mono 16-bit WAV in the same layout",
@@ -35,7 +37,18 @@ def main(argv: list[str] | None = None) -> None:
         print(f"kws: unknown subcommand {name!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(f"kws.commands.{name}")
-    app.run(module.main, argv=[f"kws {name}"] + argv[2:])
+    app.run(_reporting_errors(module.main, name), argv=[f"kws {name}"] + argv[2:])
+
+
+def _reporting_errors(command_main, name):
+    """Wraps a subcommand's main so a UserError ends the program with its message, not a traceback."""
+    def run(argv):
+        try:
+            return command_main(argv)
+        except UserError as e:
+            print(f"kws {name}: error: {e}", file=sys.stderr)
+            sys.exit(1)
+    return run
 
 
 if __name__ == "__main__":

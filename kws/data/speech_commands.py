@@ -18,6 +18,7 @@ import random
 import re
 
 from kws import audio
+from kws.errors import UserError
 
 SILENCE_LABEL = "_silence_"
 UNKNOWN_LABEL = "_unknown_"
@@ -28,7 +29,7 @@ SPEECH_COMMANDS_KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "o
 _MAX_NUM_WAVS_PER_CLASS = 2**27 - 1  # the original split rule's constant
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """A data folder that cannot be used as asked. The message names what and how to fix it."""
 
 
