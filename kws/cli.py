@@ -11,6 +11,7 @@ import importlib
 import sys
 
 from absl import app
+from absl import flags
 
 from kws.errors import UserError
 
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> None:
         print(f"kws: unknown subcommand {name!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(f"kws.commands.{name}")
+    if any(a in ("-h", "--help", "-help") for a in argv[2:]):
+        # absl's own --help lists only the main module's flags; list the subcommand's.
+        print(f"kws {name}: {(module.__doc__ or '').strip()}\n")
+        print(flags.FLAGS.module_help(module))
+        sys.exit(0)
     app.run(_reporting_errors(module.main, name), argv=[f"kws {name}"] + argv[2:])
 
 

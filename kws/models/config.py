@@ -1,0 +1,33 @@
+"""The model configuration shared by every family."""
+
+from __future__ import annotations
+
+import dataclasses
+
+DS_CNN_SIZES = ("s", "m", "l")
+
+
+@dataclasses.dataclass(kw_only=True, frozen=True)
+class ModelConfig:
+    """Which network and how big."""
+
+    name: str = "ds_cnn"
+    """Family: tiny_conv, cnn, ds_cnn, bc_resnet, crnn."""
+    num_classes: int = 12
+    """Output classes (softmax)."""
+    size: str = "s"
+    """ds_cnn size from Hello Edge: s, m or l."""
+    width: int = 1
+    """bc_resnet width multiplier (BC-ResNet-1 ... BC-ResNet-8); crnn/cnn scale their channels by it."""
+    dropout: float = 0.2
+    """Dropout rate before the classifier (and inside blocks where the paper has it)."""
+
+    def __post_init__(self):
+        if self.num_classes < 2:
+            raise ValueError("num_classes must be >= 2")
+        if self.size not in DS_CNN_SIZES:
+            raise ValueError(f"unknown size {self.size!r}; valid: {', '.join(DS_CNN_SIZES)}")
+        if not 1 <= self.width <= 8:
+            raise ValueError("width must be in 1..8")
+        if not 0 <= self.dropout < 1:
+            raise ValueError("dropout must be in [0, 1)")
