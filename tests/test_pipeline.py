@@ -39,11 +39,27 @@ def test_train_batches_shape_and_determinism(sample_index):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     assert not np.array_equal(a[0][0], c[0][0])
-    ds = make(1)
-    epoch1 = np.concatenate([y for _, y in _take(ds, 100)])
-    epoch2 = np.concatenate([y for _, y in _take(ds, 100)])
-    assert len(epoch1) == len(sample_index.splits["train"])
-    assert sorted(epoch1) == sorted(epoch2) and not np.array_equal(epoch1, epoch2)
+    two_epochs = [y for _, y in _take(pl.make_dataset(
+        sample_index, "train", FE, pl.PipelineConfig(batch_size=16, seed=1),
+        augment.AugmentConfig(), noise, epochs=(0, 2)), 100)]
+    n = len(sample_index.splits["train"])
+    assert sum(len(y) for y in two_epochs) == 2 * n
+    labels = np.concatenate(two_epochs)
+    assert sorted(labels[:n]) == sorted(labels[n:]) and not np.array_equal(labels[:n], labels[n:])
+
+
+def test_resumed_epoch_equals_uninterrupted(sample_index):
+    """Epoch 2 alone (a resumed run) gives the very batches of epoch 2 in a run of epochs 0..2."""
+    noise = pl.load_noise(sample_index, FE.clip_samples, 16000)
+    make = lambda epochs: pl.make_dataset(  # noqa: E731
+        sample_index, "train", FE, pl.PipelineConfig(batch_size=32, seed=5),
+        augment.AugmentConfig(), noise, epochs=epochs)
+    whole = _take(make((0, 3)), 100)
+    resumed = _take(make((2, 3)), 100)
+    assert len(whole) == 3 * len(resumed)
+    for (xa, ya), (xb, yb) in zip(whole[-len(resumed):], resumed):
+        np.testing.assert_array_equal(xa, xb)
+        np.testing.assert_array_equal(ya, yb)
 
 
 def test_eval_features_equal_independent_read(sample_index):

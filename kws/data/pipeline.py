@@ -71,13 +71,17 @@ def _decode(path: tf.Tensor, clip_samples: int) -> tf.Tensor:
 
 def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.FrontendConfig,
                  pipeline: PipelineConfig, augmentation: augment.AugmentConfig | None = None,
-                 noise: augment.NoiseBank | None = None) -> tf.data.Dataset:
+                 noise: augment.NoiseBank | None = None, epochs: tuple[int, int] = (0, 1)
+                 ) -> tf.data.Dataset:
     """Batches of (features float32 [batch, frames, dim], labels int32 [batch]) for ``split``.
 
     Args:
       augmentation: training augmentation, or None for evaluation (no shuffling, no augmentation;
         generated _silence_ examples still get fixed noise so they are not all-zero).
       noise: background noise (load_noise); needed when augmentation mixes noise.
+      epochs: training only: the batches of epochs [first, last), one after the other. Epoch e is
+        shuffled and augmented from (pipeline.seed, e) alone, so a run resumed at epoch e sees exactly
+        the batches an uninterrupted run would have seen.
     """
     if split not in sc.SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(sc.SPLITS)}")
@@ -106,13 +110,18 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
                      "epoch", split, cache_bytes / 2**30)
     training = augmentation is not None
     if training:
-        ds = ds.shuffle(len(paths), seed=pipeline.seed, reshuffle_each_iteration=True)
-    ds = ds.batch(pipeline.batch_size, drop_remainder=False)
-    if training:
-        seeds = tf.data.Dataset.random(seed=pipeline.seed, rerandomize_each_iteration=True)
+        cached = ds
+
+        def one_epoch(epoch):
+            epoch_seed = tf.constant(pipeline.seed, tf.int64) * 1_000_003 + epoch
+            batches = cached.shuffle(len(paths), seed=epoch_seed, reshuffle_each_iteration=False)
+            batches = batches.batch(pipeline.batch_size, drop_remainder=False)
+            return tf.data.Dataset.zip((batches, tf.data.Dataset.random(seed=epoch_seed)))
+
+        ds = tf.data.Dataset.range(epochs[0], epochs[1]).flat_map(one_epoch)
     else:
-        seeds = tf.data.Dataset.range(1 << 62)  # batch number: the same noise every evaluation
-    ds = tf.data.Dataset.zip((ds, seeds))
+        # Batch number as the seed: the same noise on every evaluation.
+        ds = tf.data.Dataset.zip((ds.batch(pipeline.batch_size), tf.data.Dataset.range(1 << 62)))
 
     def batch_fn(batch, batch_seed):
         samples, y, is_generated = batch
