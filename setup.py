@@ -18,6 +18,8 @@ setup(
         "absl-py",
         "soundfile",
         "soxr",
+        "tensorboard",
+        "matplotlib",
     ],
     extras_require={
         "device": ["ai-edge-litert"],
@@ -28,6 +30,8 @@ setup(
     entry_points={
         "console_scripts": [
             "kws=kws.cli:main",
+            "kws-train=kws.cli:train",
+            "kws-eval=kws.cli:evaluate",
         ],
     },
 )

@@ -8,6 +8,7 @@ with another's and `kws <subcommand> --help` lists just its own.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 from absl import app
@@ -19,7 +20,10 @@ SUBCOMMANDS = {
     "synth": "generate the synthetic Speech Commands-style dataset with the installed TTS engines",
     "prepare": "convert a folder of any audio into 16 kHz mono 16-bit WAV in the same layout",
     "data": "index a dataset and print clips per split and label",
+    "train": "train a model (resumable); also `kws-train`",
+    "eval": "score a checkpoint on a split or folder tree; also `kws-eval`",
 }
+_MODULES = {"eval": "evaluate"}
 
 
 def _usage() -> str:
@@ -30,6 +34,7 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
         print(_usage())
         sys.exit(0 if len(argv) >= 2 else 2)
@@ -37,7 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     if name not in SUBCOMMANDS:
         print(f"kws: unknown subcommand {name!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         sys.exit(2)
-    module = importlib.import_module(f"kws.commands.{name}")
+    module = importlib.import_module(f"kws.commands.{_MODULES.get(name, name)}")
     if any(a in ("-h", "--help", "-help") for a in argv[2:]):
         # absl's own --help lists only the main module's flags; list the subcommand's.
         print(f"kws {name}: {(module.__doc__ or '').strip()}\n")
@@ -55,6 +60,16 @@ def _reporting_errors(command_main, name):
             print(f"kws {name}: error: {e}", file=sys.stderr)
             sys.exit(1)
     return run
+
+
+def train() -> None:
+    """`kws-train`: `kws train`."""
+    main([sys.argv[0], "train"] + sys.argv[1:])
+
+
+def evaluate() -> None:
+    """`kws-eval`: `kws eval`."""
+    main([sys.argv[0], "eval"] + sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -28,3 +28,32 @@ def shared_data() -> pathlib.Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+def make_tone_dataset(root: pathlib.Path, words=("alpha", "beta", "gamma"), speakers=24,
+                      noise=True) -> pathlib.Path:
+    """A small learnable folder-per-word dataset: each 'word' is a distinct two-tone pattern, each
+    'speaker' shifts its pitch and timing. 16 kHz mono 16-bit, `<speaker>_nohash_0.wav` names."""
+    from kws import audio  # pylint: disable=import-outside-toplevel
+
+    rng = np.random.default_rng(7)
+    t = np.arange(16000) / 16000
+    for w, word in enumerate(words):
+        for s in range(speakers):
+            pitch = 1 + 0.05 * rng.standard_normal()
+            start = rng.uniform(0.1, 0.4)
+            f1, f2 = (300 + 250 * w) * pitch, (900 + 400 * w) * pitch
+            env1 = ((t > start) & (t < start + 0.2)).astype(float)
+            env2 = ((t > start + 0.2) & (t < start + 0.45)).astype(float)
+            clip = 0.3 * (env1 * np.sin(2 * np.pi * f1 * t) + env2 * np.sin(2 * np.pi * f2 * t))
+            clip += 0.01 * rng.standard_normal(len(t))
+            audio.write_wav(str(root / word / f"{s:04x}{w:04x}_nohash_0.wav"), clip, 16000)
+    if noise:
+        audio.write_wav(str(root / "_background_noise_" / "noise.wav"),
+                        0.3 * rng.standard_normal(5 * 16000), 16000)
+    return root
+
+
+@pytest.fixture
+def tone_dataset(tmp_path) -> pathlib.Path:
+    return make_tone_dataset(tmp_path / "tones", speakers=48)

@@ -1,0 +1,136 @@
+"""`kws-train` (also `kws train`, `python -m kws.train`): train a keyword model, resumably.
+
+    kws-train --workdir=runs/ds_cnn                      # synthetic default dataset, generated once
+    kws-train --data_dir=speech_commands_v0.02 --model=bc_resnet --feature_type=log_mel --width=2
+
+Rerun the same command after a crash to continue. `--flagfile=FILE` reads flags from a file.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import flags
+
+from kws import frontend
+from kws.data import augment
+from kws.data import pipeline as pl
+from kws.data import speech_commands as sc
+from kws.models import FAMILIES
+from kws.models.config import DS_CNN_SIZES, ModelConfig
+from kws.training import config as tc
+
+DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
+
+# Data
+_DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset root (folder per word). Empty: the synthetic "
+                                "default dataset in --synth_dir, generated on first use.")
+_DATA_URL = flags.DEFINE_string("data_url", "", "Download and extract this .tar.gz/.zip into "
+                                "--data_dir first (e.g. the Speech Commands archive).")
+_DATA_SHA256 = flags.DEFINE_string("data_sha256", "", "Expected SHA-256 of --data_url's archive.")
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", DEFAULT_SYNTH_DIR, "Where the default synthetic "
+                                 "dataset lives.")
+_LABEL_MODE = flags.DEFINE_enum("label_mode", "keywords", list(sc.LABEL_MODES),
+                                "keywords: wanted words + _silence_ + _unknown_; all_words: every "
+                                "folder is a label.")
+_WANTED_WORDS = flags.DEFINE_list("wanted_words", list(sc.SPEECH_COMMANDS_KEYWORDS), "Keywords.")
+_SILENCE_PERCENTAGE = flags.DEFINE_float("silence_percentage", 10.0, "_silence_ share (% of keywords).")
+_UNKNOWN_PERCENTAGE = flags.DEFINE_float("unknown_percentage", 10.0, "_unknown_ share (% of keywords).")
+_VALIDATION_PERCENTAGE = flags.DEFINE_float("validation_percentage", 10.0,
+                                            "Validation share of speakers (without list files).")
+_TESTING_PERCENTAGE = flags.DEFINE_float("testing_percentage", 10.0,
+                                         "Test share of speakers (without list files).")
+_BACKGROUND_NOISE_DIR = flags.DEFINE_string("background_noise_dir", "", "Noise folder; default "
+                                            "<data_dir>/_background_noise_.")
+_SKIP_BAD_FILES = flags.DEFINE_bool("skip_bad_files", False, "Count and skip unusable clips.")
+# Augmentation
+_TIME_SHIFT_MS = flags.DEFINE_float("time_shift_ms", 100.0, "Random time shift range (+-).")
+_BACKGROUND_FREQUENCY = flags.DEFINE_float("background_frequency", 0.8, "Share of clips with noise.")
+_BACKGROUND_VOLUME = flags.DEFINE_float("background_volume", 0.1, "Largest noise scale.")
+_GAIN_DB = flags.DEFINE_float("gain_db", 6.0, "Random gain range (+- dB).")
+_TIME_MASKS = flags.DEFINE_integer("time_masks", 2, "SpecAugment time masks.")
+_TIME_MASK_MAX_FRAMES = flags.DEFINE_integer("time_mask_max_frames", 5, "Longest time mask.")
+_FREQ_MASKS = flags.DEFINE_integer("freq_masks", 2, "SpecAugment frequency masks.")
+_FREQ_MASK_MAX_BINS = flags.DEFINE_integer("freq_mask_max_bins", 2, "Widest frequency mask.")
+# Features
+_FEATURE_TYPE = flags.DEFINE_enum("feature_type", "mfcc", list(frontend.FEATURE_TYPES), "Front end.")
+_WINDOW_SIZE_MS = flags.DEFINE_float("window_size_ms", 30.0, "STFT window.")
+_WINDOW_STRIDE_MS = flags.DEFINE_float("window_stride_ms", 20.0, "STFT hop.")
+_NUM_MEL_BINS = flags.DEFINE_integer("num_mel_bins", 40, "Mel bands.")
+_NUM_MFCC = flags.DEFINE_integer("num_mfcc", 10, "MFCCs kept.")
+_LOWER_EDGE_HZ = flags.DEFINE_float("lower_edge_hz", 20.0, "Lowest mel edge.")
+_UPPER_EDGE_HZ = flags.DEFINE_float("upper_edge_hz", 4000.0, "Highest mel edge.")
+# Model
+_MODEL = flags.DEFINE_enum("model", "ds_cnn", list(FAMILIES), "Model family.")
+_MODEL_SIZE = flags.DEFINE_enum("model_size", "s", list(DS_CNN_SIZES), "ds_cnn size.")
+_WIDTH = flags.DEFINE_integer("width", 1, "bc_resnet width multiplier (1-8); cnn/crnn channels.")
+_DROPOUT = flags.DEFINE_float("dropout", 0.2, "Dropout before the classifier.")
+# Training
+_WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Working directory (checkpoints, logs).")
+_EPOCHS = flags.DEFINE_integer("epochs", 30, "Passes over the training split.")
+_STEPS = flags.DEFINE_integer("steps", 0, "If > 0: stop after this many steps in all.")
+_BATCH_SIZE = flags.DEFINE_integer("batch_size", 100, "Global batch size.")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "adam", list(tc.OPTIMIZERS), "Optimizer.")
+_LEARNING_RATE = flags.DEFINE_float("learning_rate", 3e-3, "Peak learning rate.")
+_SCHEDULE = flags.DEFINE_enum("schedule", "cosine", list(tc.SCHEDULES), "Learning-rate schedule.")
+_WARMUP_EPOCHS = flags.DEFINE_float("warmup_epochs", 1.0, "Warm-up of the cosine schedule.")
+_WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 1e-4, "Decoupled weight decay (adamw, sgd).")
+_LABEL_SMOOTHING = flags.DEFINE_float("label_smoothing", 0.05, "Label smoothing.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, augmentation and initialisation.")
+_STRATEGY = flags.DEFINE_enum("strategy", "default", list(tc.STRATEGIES),
+                              "default, mirrored (local GPUs/devices), multi_worker (TF_CONFIG).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run found in --workdir.")
+
+
+def _data_dir() -> str:
+    """The dataset folder: --data_dir (downloaded from --data_url when given), else the synthetic one."""
+    if _DATA_URL.value:
+        from kws.data import download  # pylint: disable=g-import-not-at-top
+        target = _DATA_DIR.value or os.path.join(os.path.expanduser("~"), ".cache", "kws", "download")
+        download.download_dataset(_DATA_URL.value, target, sha256=_DATA_SHA256.value or None)
+        return target
+    if _DATA_DIR.value:
+        return _DATA_DIR.value
+    from kws.data import synth  # pylint: disable=g-import-not-at-top
+    return synth.ensure_default_dataset(_SYNTH_DIR.value)
+
+
+def build_config() -> tc.TrainConfig:
+    """The TrainConfig that the flags describe."""
+    data = sc.DataConfig(
+        data_dir=_data_dir(), label_mode=_LABEL_MODE.value, wanted_words=tuple(_WANTED_WORDS.value),
+        silence_percentage=_SILENCE_PERCENTAGE.value, unknown_percentage=_UNKNOWN_PERCENTAGE.value,
+        validation_percentage=_VALIDATION_PERCENTAGE.value,
+        testing_percentage=_TESTING_PERCENTAGE.value,
+        background_noise_dir=_BACKGROUND_NOISE_DIR.value, skip_bad_files=_SKIP_BAD_FILES.value)
+    num_classes = (len(_WANTED_WORDS.value) + 2 if _LABEL_MODE.value == "keywords" else
+                   len(sc.index_dataset(data).labels))
+    return tc.TrainConfig(
+        data=data,
+        features=frontend.FrontendConfig(
+            feature_type=_FEATURE_TYPE.value, window_size_ms=_WINDOW_SIZE_MS.value,
+            window_stride_ms=_WINDOW_STRIDE_MS.value, num_mel_bins=_NUM_MEL_BINS.value,
+            num_mfcc=_NUM_MFCC.value, lower_edge_hz=_LOWER_EDGE_HZ.value,
+            upper_edge_hz=_UPPER_EDGE_HZ.value, sample_rate_hz=data.sample_rate_hz),
+        augment=augment.AugmentConfig(
+            time_shift_ms=_TIME_SHIFT_MS.value, background_frequency=_BACKGROUND_FREQUENCY.value,
+            background_volume=_BACKGROUND_VOLUME.value, gain_db=_GAIN_DB.value,
+            time_masks=_TIME_MASKS.value, time_mask_max_frames=_TIME_MASK_MAX_FRAMES.value,
+            freq_masks=_FREQ_MASKS.value, freq_mask_max_bins=_FREQ_MASK_MAX_BINS.value),
+        pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value, seed=_SEED.value),
+        model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
+                          width=_WIDTH.value, dropout=_DROPOUT.value),
+        epochs=_EPOCHS.value, steps=_STEPS.value, optimizer=_OPTIMIZER.value,
+        learning_rate=_LEARNING_RATE.value, schedule=_SCHEDULE.value,
+        warmup_epochs=_WARMUP_EPOCHS.value, weight_decay=_WEIGHT_DECAY.value,
+        label_smoothing=_LABEL_SMOOTHING.value, strategy=_STRATEGY.value)
+
+
+def main(argv: list[str]) -> None:
+    del argv
+    import keras  # pylint: disable=g-import-not-at-top
+    from kws.training import trainer  # pylint: disable=g-import-not-at-top
+
+    config = build_config()
+    keras.utils.set_random_seed(_SEED.value)
+    trainer.train_and_evaluate(config, _WORKDIR.value, overwrite=_OVERWRITE.value)

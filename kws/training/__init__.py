@@ -1,0 +1,1 @@
+"""Training: configuration, schedules, checkpoints with resume, distribution, evaluation."""

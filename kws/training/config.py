@@ -1,0 +1,96 @@
+"""The full, resolved configuration of a training run, written to the working directory as JSON."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from kws import frontend
+from kws.data import augment
+from kws.data import pipeline
+from kws.data import speech_commands as sc
+from kws.models.config import ModelConfig
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "piecewise", "constant")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+@dataclasses.dataclass(kw_only=True, frozen=True)
+class TrainConfig:
+    """Everything that decides what a run trains. Two runs with equal configs train the same model."""
+
+    data: sc.DataConfig
+    """Dataset folder, labels and splits."""
+    features: frontend.FrontendConfig = frontend.FrontendConfig()
+    """The front end."""
+    augment: augment.AugmentConfig = augment.AugmentConfig()
+    """Training augmentation."""
+    pipeline: pipeline.PipelineConfig = pipeline.PipelineConfig()
+    """Batch size, seed, caching."""
+    model: ModelConfig = ModelConfig()
+    """The network."""
+    epochs: int = 30
+    """Passes over the training split."""
+    steps: int = 0
+    """If > 0, stop after this many steps in all (overrides the end of the last epoch)."""
+    optimizer: str = "adam"
+    """adam, adamw or sgd (with Nesterov momentum 0.9)."""
+    learning_rate: float = 3e-3
+    """Peak learning rate."""
+    schedule: str = "cosine"
+    """cosine (linear warm-up, then cosine decay to 0), piecewise (x0.1 at 50 % and 75 % of steps),
+    or constant."""
+    warmup_epochs: float = 1.0
+    """Linear warm-up length for the cosine schedule."""
+    weight_decay: float = 1e-4
+    """Decoupled weight decay (adamw, sgd)."""
+    label_smoothing: float = 0.05
+    """Label smoothing of the cross-entropy."""
+    strategy: str = "default"
+    """default (one device), mirrored (all local GPUs/devices), multi_worker (TF_CONFIG)."""
+
+    def __post_init__(self):
+        for name, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                            ("strategy", STRATEGIES)):
+            if getattr(self, name) not in valid:
+                raise ValueError(f"unknown {name} {getattr(self, name)!r}; valid: {', '.join(valid)}")
+        if self.epochs < 1 and self.steps < 1:
+            raise ValueError("need epochs >= 1 or steps >= 1")
+        if self.learning_rate <= 0:
+            raise ValueError("learning_rate must be > 0")
+        if not 0 <= self.label_smoothing < 1:
+            raise ValueError("label_smoothing must be in [0, 1)")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        nested = {"data": sc.DataConfig, "features": frontend.FrontendConfig,
+                  "augment": augment.AugmentConfig, "pipeline": pipeline.PipelineConfig,
+                  "model": ModelConfig}
+        kwargs = {}
+        for key, value in values.items():
+            if key in nested:
+                value = dict(value)
+                if key == "data":
+                    value["wanted_words"] = tuple(value["wanted_words"])
+                value = nested[key](**value)
+            kwargs[key] = value
+        return cls(**kwargs)
+
+
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' for every leaf that differs between two config dicts (as read from JSON)."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(differences(a, b, f"{prefix}{key}."))
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
