@@ -28,6 +28,7 @@ from kws.training import checkpoint as ckpt
 from kws.training import config as tc
 from kws.training import distribute
 from kws.training import evaluate
+from kws.training import multi_worker
 from kws.training import schedule
 
 
@@ -190,17 +191,24 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
         ]
         if verbose is None:
             verbose = 1 if sys.stdout.isatty() else 0
-        model.fit(train_ds, epochs=epochs, initial_epoch=state.epoch,
-                  steps_per_epoch=steps_per_epoch, validation_data=val_ds, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)
+        if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            multi_worker.fit(model, strategy, train_ds, val_ds, epochs=epochs,
+                             initial_epoch=state.epoch, steps_per_epoch=steps_per_epoch,
+                             total_steps=total_steps, global_batch_size=config.pipeline.batch_size,
+                             label_smoothing=config.label_smoothing, callbacks=callbacks[:2])
+        else:
+            model.fit(train_ds, epochs=epochs, initial_epoch=state.epoch,
+                      steps_per_epoch=steps_per_epoch, validation_data=val_ds,
+                      callbacks=callbacks, verbose=verbose, shuffle=False)
         state = callbacks[0].state
     else:
         print(f"{workdir}: training already finished (epoch {state.epoch}); evaluating", flush=True)
+    if not chief:
+        return {"state": dict(state.__dict__)}
     best = ckpt.load_model(os.path.join(folder, "best.keras"), compile=False)
     test_ds = pl.make_dataset(index, "test", config.features, config.pipeline, noise=noise)
     result = evaluate.evaluate_keras(best, test_ds, index.labels)
-    if chief:
-        evaluate.write_report(result, workdir, "test")
+    evaluate.write_report(result, workdir, "test")
     print(evaluate.format_report(result), flush=True)
     result["state"] = dict(state.__dict__)
     return result
