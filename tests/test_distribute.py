@@ -10,9 +10,13 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from kws.training import checkpoint as ckpt
 
 from conftest import REPO_ROOT, make_tone_dataset
+
+pytestmark = pytest.mark.slow  # real training runs: left out of the fast Bazel run
 
 SCRIPT = """
 import json, sys

@@ -23,6 +23,8 @@ from kws.training import trainer
 
 from conftest import REPO_ROOT, make_tone_dataset
 
+pytestmark = pytest.mark.slow  # real training runs: left out of the fast Bazel run
+
 
 def _config(data_dir, epochs=3, **kwargs):
     return tc.TrainConfig(

@@ -422,7 +422,9 @@ def render(tree: Tree) -> str:
         if not mod.has_main:
             errors.append(f"setup.py console script {script}={spec}: {mod.path} needs an "
                           f'`if __name__ == "__main__":` block calling {func}() to be a py_binary')
-        binaries[mod.path] = script.replace("-", "_") + "_bin"
+        # Several scripts may share a module (kws, kws-train, kws-eval are all kws/cli.py): a module
+        # is one py_binary, named after its first script.
+        binaries.setdefault(mod.path, script.replace("-", "_") + "_bin")
     for mod in sorted(tree.libraries.values(), key=lambda m: m.path):
         if mod.has_main and mod.path not in binaries:
             binaries[mod.path] = f"{mod.target}_bin"

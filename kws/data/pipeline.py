@@ -111,14 +111,20 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
     training = augmentation is not None
     if training:
         cached = ds
+        batches_per_epoch = -(-len(paths) // pipeline.batch_size)
 
-        def one_epoch(epoch):
-            epoch_seed = tf.constant(pipeline.seed, tf.int64) * 1_000_003 + epoch
+        def one_epoch(epoch: int) -> tf.data.Dataset:
+            epoch_seed = pipeline.seed * 1_000_003 + epoch
             batches = cached.shuffle(len(paths), seed=epoch_seed, reshuffle_each_iteration=False)
             batches = batches.batch(pipeline.batch_size, drop_remainder=False)
             return tf.data.Dataset.zip((batches, tf.data.Dataset.random(seed=epoch_seed)))
 
-        ds = tf.data.Dataset.range(epochs[0], epochs[1]).flat_map(one_epoch)
+        # One dataset per epoch with plain-int seeds, taken in turn (a flat graph, unlike chained
+        # concatenations): epoch e's batches depend on (seed, e) only.
+        per_epoch = [one_epoch(e) for e in range(epochs[0], epochs[1])]
+        order = tf.data.Dataset.range(len(per_epoch)).flat_map(
+            lambda i: tf.data.Dataset.from_tensors(i).repeat(batches_per_epoch))
+        ds = tf.data.Dataset.choose_from_datasets(per_epoch, order)
     else:
         # Batch number as the seed: the same noise on every evaluation.
         ds = tf.data.Dataset.zip((ds.batch(pipeline.batch_size), tf.data.Dataset.range(1 << 62)))

@@ -13,8 +13,7 @@ def feature_input(input_shape: tuple[int, int]) -> tuple[keras.KerasTensor, kera
     a fresh model normalises nothing (mean 0, variance 1).
     """
     inputs = keras.Input(shape=input_shape, name="features")
-    x = layers.Normalization(axis=-1, mean=[0.0] * input_shape[1], variance=[1.0] * input_shape[1],
-                             name="feature_norm")(inputs)
+    x = layers.Normalization(axis=-1, name="feature_norm")(inputs)
     return inputs, layers.Reshape(input_shape + (1,), name="add_channel")(x)
 
 
