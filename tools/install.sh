@@ -8,8 +8,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-extras="device"
-[[ "${1:-}" == "--dev" ]] && extras="dev,device"
+extras="device,tts"
+[[ "${1:-}" == "--dev" ]] && extras="dev,device,tts"
 
 apt_packages=(python3 python3-venv python3-pip espeak-ng flite festival festvox-kallpc16k
               festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1)
