@@ -1,9 +1,10 @@
 """The tf.data input pipeline: file lists -> decoded clips -> augmentation -> features, in batches.
 
-Per example only what must be: read + decode WAV in graph, pad/trim to one clip, cached in memory when it
-fits. Everything else runs on whole batches (time shift, gain, background noise, front end, SpecAugment),
-which is several times faster than per-example work. Random draws are stateless TF ops seeded from
-``tf.data.Dataset.random(seed)``, one seed per batch: the same seed gives the same batches.
+Every clip is decoded once (WAV in graph, padded/trimmed to one clip) into an int16 table in memory, when
+it fits. A batch is then one gather of shuffled row indices, and everything else runs on whole batches
+(time shift, gain, background noise, front end, SpecAugment): no per-example work is left, which is what
+makes tf.data slow. Random draws are stateless TF ops seeded from (seed, epoch, batch): the same seed
+gives the same batches, and epoch e's batches depend on nothing else.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class PipelineConfig:
     seed: int = 0
     """Seed of shuffling and augmentation."""
     cache_max_bytes: int = 6 * 2**30
-    """Decoded clips are cached in memory when they take at most this many bytes."""
+    """Decoded clips (int16) are held in memory when they take at most this many bytes."""
     eval_silence_volume: float = 0.1
     """_silence_ examples of evaluation splits get fixed background noise up to this volume."""
 
@@ -100,38 +101,39 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
     silence_id = index.labels.index(sc.SILENCE_LABEL) if sc.SILENCE_LABEL in index.labels else -1
     generated_silence = np.array([p == "" for p in paths])
 
-    ds = tf.data.Dataset.from_tensor_slices((paths, labels, generated_silence))
-    ds = ds.map(lambda p, y, s: (_decode(p, clip), y, s), num_parallel_calls=tf.data.AUTOTUNE)
-    cache_bytes = len(paths) * clip * 4
+    n = len(paths)
+    training = augmentation is not None
+    cache_bytes = n * clip * 2
     if cache_bytes <= pipeline.cache_max_bytes:
-        ds = ds.cache()
+        table = tf.Variable(_decode_all(paths, clip), trainable=False, name=f"{split}_clips")
+        load = lambda idx: tf.cast(tf.gather(table, idx), tf.float32) / 32768.0  # noqa: E731
     else:
         logging.info("%s split: %.1f GB of decoded audio exceeds cache_max_bytes; decoding every "
                      "epoch", split, cache_bytes / 2**30)
-    training = augmentation is not None
+        path_table = tf.constant(paths)
+        load = lambda idx: tf.map_fn(  # noqa: E731
+            lambda i: _decode(path_table[i], clip), idx, fn_output_signature=tf.float32)
+    label_table, generated_table = tf.constant(labels), tf.constant(generated_silence)
+
     if training:
-        cached = ds
-        batches_per_epoch = -(-len(paths) // pipeline.batch_size)
+        def epoch_batches(epoch):
+            order = tf.random.experimental.stateless_shuffle(
+                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(pipeline.seed, tf.int64),
+                                                            epoch]))
+            batches = tf.data.Dataset.from_tensor_slices(order).batch(pipeline.batch_size)
+            seeds = tf.data.Dataset.range(1 << 40).map(lambda b: epoch * 1_000_003 + b)
+            return tf.data.Dataset.zip((batches, seeds))
 
-        def one_epoch(epoch: int) -> tf.data.Dataset:
-            epoch_seed = pipeline.seed * 1_000_003 + epoch
-            batches = cached.shuffle(len(paths), seed=epoch_seed, reshuffle_each_iteration=False)
-            batches = batches.batch(pipeline.batch_size, drop_remainder=False)
-            return tf.data.Dataset.zip((batches, tf.data.Dataset.random(seed=epoch_seed)))
-
-        # One dataset per epoch with plain-int seeds, taken in turn (a flat graph, unlike chained
-        # concatenations): epoch e's batches depend on (seed, e) only.
-        per_epoch = [one_epoch(e) for e in range(epochs[0], epochs[1])]
-        order = tf.data.Dataset.range(len(per_epoch)).flat_map(
-            lambda i: tf.data.Dataset.from_tensors(i).repeat(batches_per_epoch))
-        ds = tf.data.Dataset.choose_from_datasets(per_epoch, order)
+        ds = tf.data.Dataset.range(epochs[0], epochs[1]).flat_map(epoch_batches)
     else:
         # Batch number as the seed: the same noise on every evaluation.
-        ds = tf.data.Dataset.zip((ds.batch(pipeline.batch_size), tf.data.Dataset.range(1 << 62)))
+        ds = tf.data.Dataset.zip((tf.data.Dataset.range(n).batch(pipeline.batch_size),
+                                  tf.data.Dataset.range(1 << 40)))
 
-    def batch_fn(batch, batch_seed):
-        samples, y, is_generated = batch
-        seed = tf.stack([tf.cast(batch_seed, tf.int64), tf.constant(pipeline.seed, tf.int64)])
+    def batch_fn(idx, batch_seed):
+        samples = load(idx)
+        y, is_generated = tf.gather(label_table, idx), tf.gather(generated_table, idx)
+        seed = tf.stack([batch_seed, tf.constant(pipeline.seed, tf.int64)])
         is_silence = is_generated | (y == silence_id)
         if training:
             return _train_batch(samples, is_silence, seed, features, augmentation, noise), y
@@ -142,6 +144,14 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
 
     ds = ds.map(batch_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _decode_all(paths: list[str], clip_samples: int) -> np.ndarray:
+    """Every clip decoded (in graph, in parallel) into one int16 [clips, clip_samples] table."""
+    ds = tf.data.Dataset.from_tensor_slices(paths).map(
+        lambda p: tf.cast(tf.round(_decode(p, clip_samples) * 32768.0), tf.int16),
+        num_parallel_calls=tf.data.AUTOTUNE).batch(512)
+    return np.concatenate([batch.numpy() for batch in ds])
 
 
 def _train_batch(samples, is_silence, seed, features, config, noise):
