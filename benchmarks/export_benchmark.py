@@ -151,8 +151,8 @@ def main(argv: list[str]) -> None:
 
 def format_results(results: dict) -> str:
     peer = results["peer"]
-    lines = [f"{'model':<34} {'bytes':>9} {'µs/window':>10} {'TFLM arena':>11}",
-             f"{'peer int8 features-in':<34} {peer['bytes']:>9,} {peer['latency_us']:>10.1f} "
+    lines = [f"{'model':<42} {'bytes':>9} {'µs/window':>10} {'TFLM arena':>11}",
+             f"{'peer int8 features-in':<42} {peer['bytes']:>9,} {peer['latency_us']:>10.1f} "
              f"{peer['tflm_arena_bytes']:>11,}"]
     for name, row in results.items():
         if name == "peer":
@@ -161,9 +161,9 @@ def format_results(results: dict) -> str:
                            ("features_float", "float features-in"),
                            ("features_int8", "int8 features-in")):
             arena = f"{row['tflm_arena_bytes']:>11,}" if key == "features_int8" else f"{'':>11}"
-            lines.append(f"{name + ' ' + label:<34} {row['bytes'][key]:>9,} "
+            lines.append(f"{name + ' ' + label:<42} {row['bytes'][key]:>9,} "
                          f"{row['latency_us'][key]:>10.1f} {arena}")
-        lines.append(f"{name + ' front end (waveform - features)':<34} {'':>9} "
+        lines.append(f"{name + ' front end (waveform - features)':<42} {'':>9} "
                      f"{row['frontend_us']['float']:>10.1f}  (int8 model: "
                      f"{row['frontend_us']['int8']:.1f})")
     lines.append("")

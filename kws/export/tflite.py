@@ -1,0 +1,154 @@
+"""Keras -> TFLite: waveform-in models with the front end inside, and an int8 features-in model.
+
+Waveform-in models put kws.frontend.compute_features (the very function the tf.data pipeline
+uses) in front of the trained network: float32 [1, clip_samples] in [-1, 1] in, float32 class
+probabilities [1, num_labels] out.
+
+* float: every op float32.
+* int8: the network body int8, the front end (and the feature_norm layer, whose output is what
+  gets quantized) float. Plain full-int8 conversion would quantize the front end too (FFT, log,
+  DCT: MFCC errors of several units); here the QuantizationDebugger re-quantizes the calibrated
+  model with every op of the front end and of feature_norm on its ``denylisted_nodes`` list, which
+  keeps them float and puts one QUANTIZE after them and one DEQUANTIZE after the softmax.
+
+The features-in model (for TFLite Micro) is the trained network alone, fully int8 with int8 input
+and output, builtin int8 ops only. Every conversion uses TFLiteConverter.from_keras_model (its
+from_concrete_functions path is broken on this TensorFlow).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import warnings
+from typing import Iterable
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from kws import frontend
+
+FRONTEND_LAYER = "kws_frontend"
+"""Name of the front-end layer in waveform-in models; its ops' tensors carry it in their names."""
+FEATURE_NORM_LAYER = "feature_norm"
+"""The Normalization layer every kws model starts with (kws.models.layers.feature_input)."""
+_FLOAT_PART = re.compile(rf"(^|/)({FRONTEND_LAYER}|{FEATURE_NORM_LAYER})(_\d+)?/")
+
+
+class FrontendLayer(keras.layers.Layer):
+    """kws.frontend.compute_features as a layer: [batch, clip_samples] -> [batch, frames, dim].
+
+    Only for building export graphs (TensorFlow backend); not meant to be saved.
+    """
+
+    def __init__(self, config: frontend.FrontendConfig, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        if config.feature_type == "micro":
+            raise ValueError("the 'micro' front end is a custom op that cannot go into a .tflite; "
+                             "export a model trained on spectrogram, log_mel or mfcc features")
+        self.config = config
+
+    def call(self, waveform):
+        return frontend.compute_features(waveform, self.config)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0],) + self.config.feature_shape
+
+
+def waveform_model(body: keras.Model, config: frontend.FrontendConfig) -> keras.Model:
+    """Front end + ``body`` as one Keras model, batch fixed at 1 (static shapes for TFLite)."""
+    waveform = keras.Input(shape=(config.clip_samples,), batch_size=1, name="waveform")
+    features = FrontendLayer(config, name=FRONTEND_LAYER)(waveform)
+    return keras.Model(waveform, body(features), name="waveform_" + body.name)
+
+
+def features_model(body: keras.Model) -> keras.Model:
+    """``body`` with a fixed batch of 1."""
+    features = keras.Input(shape=body.input_shape[1:], batch_size=1, name="features")
+    return keras.Model(features, body(features), name="features_" + body.name)
+
+
+def _convert(converter: tf.lite.TFLiteConverter) -> bytes:
+    # Keras' export prints every captured variable to stdout; keep the command's output readable.
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        return converter.convert()
+
+
+def _representative(inputs: np.ndarray):
+    def generate() -> Iterable[list[np.ndarray]]:
+        for x in inputs:
+            yield [np.asarray(x, np.float32)[None]]
+    return generate
+
+
+def convert_float(model: keras.Model) -> bytes:
+    """All-float32 .tflite of ``model``, builtin ops only."""
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return _convert(converter)
+
+
+def float_part_tensors(float_model: bytes) -> list[str]:
+    """Output tensor names of the ops of the front end and feature_norm in a converted model."""
+    from ai_edge_litert.interpreter import Interpreter  # pylint: disable=import-outside-toplevel
+
+    interpreter = Interpreter(model_content=float_model)
+    names = []
+    for op in interpreter._get_ops_details():  # pylint: disable=protected-access
+        for i in op["outputs"]:
+            name = interpreter._get_tensor_details(i, 0)["name"]  # pylint: disable=protected-access
+            if _FLOAT_PART.search(name):
+                names.append(name)
+    return names
+
+
+def convert_waveform_int8(model: keras.Model, calibration: np.ndarray) -> bytes:
+    """Waveform-in model: front end and feature_norm float, the rest int8; float input and output.
+
+    Args:
+      model: a waveform_model().
+      calibration: float32 [n, clip_samples] training clips for the activation ranges.
+    """
+    keep_float = float_part_tensors(convert_float(model))
+    if not keep_float:
+        raise RuntimeError("found no front-end ops to keep float in the converted model; the "
+                           f"tensor names no longer contain '{FRONTEND_LAYER}/'")
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(calibration)
+    options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+        # The debugger checks its model with the deprecated tf.lite.Interpreter (our runtime is
+        # LiteRT); the calibrated model's float input has no statistics, by design.
+        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        debugger = tf.lite.experimental.QuantizationDebugger(
+            converter=converter, debug_dataset=_representative(calibration[:1]),
+            debug_options=options)
+        return debugger.get_nondebug_quantized_model()
+
+
+def convert_features_int8(model: keras.Model, calibration_features: np.ndarray) -> bytes:
+    """Features-in model, fully int8 (int8 input and output), builtin int8 ops only (TFLite Micro).
+
+    Args:
+      model: a features_model().
+      calibration_features: float32 [n, frames, dim] features of training clips.
+    """
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = _representative(calibration_features)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    return _convert(converter)
+
+
+def compute_features_batched(waveforms: np.ndarray, config: frontend.FrontendConfig,
+                             batch_size: int = 100) -> np.ndarray:
+    """compute_features over [n, clip_samples] in batches: float32 [n, frames, dim]."""
+    return np.concatenate([frontend.compute_features(waveforms[i:i + batch_size], config).numpy()
+                           for i in range(0, len(waveforms), batch_size)])
