@@ -24,7 +24,7 @@ def _block(x, channels, dilation, freq_stride, transition, name):
     identity = x
     if transition:
         x = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_expand")(x)
-        x = layers.BatchNormalization(name=f"{name}_expand_bn")(x)
+        x = kl.batch_norm(f"{name}_expand_bn")(x)
         x = layers.ReLU(name=f"{name}_expand_relu")(x)
     x = layers.DepthwiseConv2D((1, 3), padding="same", use_bias=False, name=f"{name}_freq_dw")(x)
     if freq_stride > 1:
@@ -35,7 +35,7 @@ def _block(x, channels, dilation, freq_stride, transition, name):
     y = layers.AveragePooling2D((1, two_d.shape[2]), name=f"{name}_freq_avg")(two_d)
     y = layers.DepthwiseConv2D((3, 1), dilation_rate=(dilation, 1), padding="same", use_bias=False,
                                name=f"{name}_time_dw")(y)
-    y = layers.BatchNormalization(name=f"{name}_time_bn")(y)
+    y = kl.batch_norm(f"{name}_time_bn")(y)
     y = layers.Activation("swish", name=f"{name}_swish")(y)
     y = layers.Conv2D(channels, 1, use_bias=False, name=f"{name}_pw")(y)
     y = layers.SpatialDropout2D(0.1, name=f"{name}_drop")(y)
@@ -62,7 +62,7 @@ def build(config: ModelConfig, input_shape: tuple[int, int]) -> keras.Model:
                                name="head_dw")(layers.ZeroPadding2D(((2, 2), (0, 0)),
                                                                     name="head_pad")(x))
     x = layers.Conv2D(channels[-1], 1, use_bias=False, name="head_pw")(x)
-    x = layers.BatchNormalization(name="head_bn")(x)
+    x = kl.batch_norm("head_bn")(x)
     x = layers.ReLU(name="head_relu")(x)
     x = layers.GlobalAveragePooling2D(name="time_avg")(x)
     return keras.Model(inputs, kl.classifier(x, config.num_classes, config.dropout),
