@@ -274,6 +274,8 @@ def test_export_refuses_unusable_workdirs(demo_export, tmp_path):
 _EXPORT_SCRIPT = """
 import runpy
 from export import export_main
+
+pytestmark = pytest.mark.slow  # trains/converts models: left out of the fast Bazel run
 runpy.run_path(export_main.__file__, run_name="__main__")
 """
 

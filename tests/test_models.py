@@ -9,6 +9,8 @@ import keras
 
 from kws.models import FAMILIES, ModelConfig, build_model
 
+pytestmark = pytest.mark.slow  # trains/converts models: left out of the fast Bazel run
+
 MFCC = (49, 10)
 LOG_MEL = (49, 40)
 

@@ -11,3 +11,11 @@ workdir="${WORKDIR:-runs/quickstart}"
 bin=.venv/bin
 
 "$bin/kws-train" --workdir="$workdir" --epochs=60 --batch_size=50 "$@"
+"$bin/kws-export" --workdir="$workdir" --output_dir="$workdir/export"
+
+# A clip of a voice the model never heard: the first 'yes' of the synthetic test split.
+data_dir="$("$bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["data"]["data_dir"])' "$workdir/config.json")"
+clip="$data_dir/$(grep -m1 '^yes/' "$data_dir/testing_list.txt")"
+echo
+echo "device script (numpy + LiteRT, int8 model) on $clip:"
+"$bin/kws-infer" --model_dir="$workdir/export" --variant=int8 "$clip"
