@@ -43,23 +43,29 @@ def main(argv: list[str] | None = None) -> None:
         print(f"kws: unknown subcommand {name!r}; valid: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
         sys.exit(2)
     module = importlib.import_module(f"kws.commands.{_MODULES.get(name, name)}")
-    if any(a in ("-h", "--help", "-help") for a in argv[2:]):
-        # absl's own --help lists only the main module's flags; list the subcommand's.
-        print(f"kws {name}: {(module.__doc__ or '').strip()}\n")
+    run_command(module, f"kws {name}", argv[2:])
+
+
+def run_command(module, name: str, args: list[str]) -> None:
+    """Runs ``module.main`` as an absl program called ``name`` with ``args``.
+
+    `--help` lists the module's own flags (absl's lists only the __main__ module's), and a UserError
+    ends the program with its one-line message and exit code 1 instead of a traceback. Imports no
+    TensorFlow, so the device script uses it too.
+    """
+    if any(a in ("-h", "--help", "-help") for a in args):
+        print(f"{name}: {(module.__doc__ or '').strip()}\n")
         print(flags.FLAGS.module_help(module))
         sys.exit(0)
-    app.run(_reporting_errors(module.main, name), argv=[f"kws {name}"] + argv[2:])
 
-
-def _reporting_errors(command_main, name):
-    """Wraps a subcommand's main so a UserError ends the program with its message, not a traceback."""
     def run(argv):
         try:
-            return command_main(argv)
+            return module.main(argv)
         except UserError as e:
-            print(f"kws {name}: error: {e}", file=sys.stderr)
+            print(f"{name}: error: {e}", file=sys.stderr)
             sys.exit(1)
-    return run
+
+    app.run(run, argv=[name] + list(args))
 
 
 def train() -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import os
 import sys
 
-from absl import app
 from absl import flags
 
+from kws import cli
 from kws.device import detect
 from kws.device import infer
 from kws.device import stream
@@ -135,21 +135,9 @@ def main(argv: list[str]) -> int:
     return 1 if _run_paths(model, paths, options) else 0
 
 
-def _main_reporting_errors(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except UserError as e:
-        _report(e)
-        return 1
-
-
 def run() -> None:
     """Console script `kws-infer`."""
-    if any(a in ("-h", "--help", "-help") for a in sys.argv[1:]):
-        # absl's --help lists only the flags of the __main__ module; these live here.
-        print(__doc__.strip() + "\n\n" + flags.FLAGS.module_help(sys.modules[__name__]))
-        sys.exit(0)
-    app.run(_main_reporting_errors)
+    cli.run_command(sys.modules[__name__], "kws-infer", sys.argv[1:])
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from absl import app
 from absl import flags
 from absl import logging
 
+from kws import cli
 from kws.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A kws-train working directory.", required=True)
@@ -55,21 +56,9 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _main_reporting_errors(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except UserError as e:
-        print(f"kws-export: error: {e}", file=sys.stderr)
-        return 1
-
-
 def run() -> None:
     """Console script `kws-export`."""
-    if any(a in ("-h", "--help", "-help") for a in sys.argv[1:]):
-        # absl's --help lists only the flags of the __main__ module; these live here.
-        print(__doc__.strip() + "\n\n" + flags.FLAGS.module_help(sys.modules[__name__]))
-        sys.exit(0)
-    app.run(_main_reporting_errors)
+    cli.run_command(sys.modules[__name__], "kws-export", sys.argv[1:])
 
 
 if __name__ == "__main__":
