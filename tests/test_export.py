@@ -31,6 +31,8 @@ from kws.training import checkpoint as ckpt
 
 from conftest import REPO_ROOT
 
+pytestmark = pytest.mark.slow  # trains/converts models: left out of the fast Bazel run
+
 
 @pytest.fixture(scope="module")
 def demo_export(tmp_path_factory):
@@ -274,8 +276,6 @@ def test_export_refuses_unusable_workdirs(demo_export, tmp_path):
 _EXPORT_SCRIPT = """
 import runpy
 from export import export_main
-
-pytestmark = pytest.mark.slow  # trains/converts models: left out of the fast Bazel run
 runpy.run_path(export_main.__file__, run_name="__main__")
 """
 
