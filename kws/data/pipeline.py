@@ -105,7 +105,9 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
     training = augmentation is not None
     cache_bytes = n * clip * 2
     if cache_bytes <= pipeline.cache_max_bytes:
-        table = tf.Variable(_decode_all(paths, clip), trainable=False, name=f"{split}_clips")
+        # An eager constant captured by the batch function (not a tf.Variable: under
+        # MultiWorkerMirroredStrategy a new variable's value is broadcast, which int16 cannot be).
+        table = tf.constant(_decode_all(paths, clip))
         load = lambda idx: tf.cast(tf.gather(table, idx), tf.float32) / 32768.0  # noqa: E731
     else:
         logging.info("%s split: %.1f GB of decoded audio exceeds cache_max_bytes; decoding every "
