@@ -72,8 +72,8 @@ def _decode(path: tf.Tensor, clip_samples: int) -> tf.Tensor:
 
 def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.FrontendConfig,
                  pipeline: PipelineConfig, augmentation: augment.AugmentConfig | None = None,
-                 noise: augment.NoiseBank | None = None, epochs: tuple[int, int] = (0, 1)
-                 ) -> tf.data.Dataset:
+                 noise: augment.NoiseBank | None = None, epochs: tuple[int, int] = (0, 1),
+                 waveforms: bool = False) -> tf.data.Dataset:
     """Batches of (features float32 [batch, frames, dim], labels int32 [batch]) for ``split``.
 
     Args:
@@ -83,7 +83,11 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
       epochs: training only: the batches of epochs [first, last), one after the other. Epoch e is
         shuffled and augmented from (pipeline.seed, e) alone, so a run resumed at epoch e sees exactly
         the batches an uninterrupted run would have seen.
+      waveforms: evaluation only: yield the waveforms float32 [batch, clip_samples] the features
+        would be computed from, instead of the features (the waveform-in exported models take them).
     """
+    if waveforms and augmentation is not None:
+        raise ValueError("waveforms=True is for evaluation batches (no augmentation)")
     if split not in sc.SPLITS:
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(sc.SPLITS)}")
     examples = index.splits[split]
@@ -142,7 +146,7 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         if noise is not None and pipeline.eval_silence_volume > 0:
             samples = augment.mix_noise(samples, is_generated, noise, 0.0,
                                         pipeline.eval_silence_volume, seed)
-        return frontend.compute_features(samples, features), y
+        return (samples if waveforms else frontend.compute_features(samples, features)), y
 
     ds = ds.map(batch_fn, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
