@@ -43,28 +43,14 @@ class State:
     """Training reached its end (epochs or steps)."""
 
 
-def write_atomic(path: str, data: bytes | str) -> None:
+def _replace_atomically(path: str, write) -> None:
+    """Calls ``write(tmp_path)``, fsyncs the file, then renames it to ``path``; no partial file stays."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=os.path.basename(path))
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def save_model_atomic(model: keras.Model, path: str) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(path)}")
-    try:
-        model.save(tmp)
+        write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -72,6 +58,19 @@ def save_model_atomic(model: keras.Model, path: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_atomic(path: str, data: bytes | str) -> None:
+    def write(tmp):
+        with open(tmp, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+
+    _replace_atomically(path, write)
+
+
+def save_model_atomic(model: keras.Model, path: str) -> None:
+    """model.save() to a temporary .keras name, then renamed into place."""
+    _replace_atomically(path, model.save)
 
 
 def read_state(folder: str) -> State | None:
