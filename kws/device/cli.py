@@ -4,6 +4,7 @@
     kws-infer --model_dir=export_out recording.wav           # longer than 1 s: `time label score`
     kws-infer --model_dir=export_out --csv=scores.csv folder/ # every WAV below the folder, as CSV
     kws-infer --model_dir=export_out --mic                   # live microphone, Ctrl-C to stop
+    kws-infer --model_dir=export_out --variant=stream_int8 --mic   # stateful streaming model
 
 Needs numpy, absl-py and ai-edge-litert (sounddevice for --mic). Reads labels.txt and frontend.json
 from --model_dir and refuses a model that does not match them. A file that cannot be used is
@@ -23,15 +24,19 @@ from kws.device import infer
 from kws.device import stream
 from kws.device import wav
 from kws.device.model import VARIANTS
-from kws.device.model import KeywordModel
+from kws.device.model import load_model
 from kws.errors import UserError
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "Export folder written by kws-export.",
                                  required=True)
-_VARIANT = flags.DEFINE_enum("variant", "int8", list(VARIANTS), "Which waveform-in model to run.")
+_VARIANT = flags.DEFINE_enum("variant", "int8", list(VARIANTS), "Which waveform-in model to run: "
+                             "int8/float run every --hop_ms over the last window; stream_int8/"
+                             "stream_float are stateful streaming models (streamable runs), one "
+                             "hop of their own per call.")
 _TOP_K = flags.DEFINE_integer("top_k", 3, "Labels listed per clip.", lower_bound=1)
 _CSV = flags.DEFINE_string("csv", "", "Write folder results to this CSV file (default: stdout).")
-_HOP_MS = flags.DEFINE_integer("hop_ms", 50, "Streaming: run the model every hop_ms.",
+_HOP_MS = flags.DEFINE_integer("hop_ms", 50, "Streaming: run a window model every hop_ms (stream_* "
+                               "models have their own hop).",
                                lower_bound=stream.HOP_MS_RANGE[0],
                                upper_bound=stream.HOP_MS_RANGE[1])
 _AVERAGE_WINDOW_MS = flags.DEFINE_float("average_window_ms", 500.0,
@@ -105,10 +110,11 @@ def _run_folder(model, folder: str, options: infer.InferOptions) -> int:
 def _listen(model, options: infer.InferOptions) -> None:
     from kws.device import mic  # pylint: disable=import-outside-toplevel
 
-    recognizer = stream.StreamingRecognizer(
-        model.predict, model.clip_samples, stream.hop_samples(options.hop_ms, model.sample_rate_hz),
-        model.sample_rate_hz, detect.Detector(model.labels, options.detector))
-    print(f"listening at {model.sample_rate_hz} Hz, model every {options.hop_ms:g} ms; Ctrl-C to "
+    recognizer = stream.StreamingRecognizer.for_model(
+        model, options.hop_ms, detect.Detector(model.labels, options.detector))
+    every = 1000.0 * recognizer.hop_samples / model.sample_rate_hz
+    kind = "stateful streaming model" if model.stateful else "model"
+    print(f"listening at {model.sample_rate_hz} Hz, {kind} every {every:g} ms; Ctrl-C to "
           f"stop\n{'time_s':>8}  label  score", flush=True)
     device = _MIC_DEVICE.value
 
@@ -128,7 +134,7 @@ def main(argv: list[str]) -> int:
     if _MIC.value == bool(paths):
         raise UserError("give WAV files or folders to score, or --mic to listen (not both)")
     options = _options()
-    model = KeywordModel(_MODEL_DIR.value, _VARIANT.value, _NUM_THREADS.value)
+    model = load_model(_MODEL_DIR.value, _VARIANT.value, _NUM_THREADS.value)
     if _MIC.value:
         _listen(model, options)
         return 0

@@ -94,9 +94,8 @@ def run_file(model: KeywordModel, path: str, options: InferOptions) -> ClipResul
         posteriors = model.predict(clip)
         return ClipResult(path=path, top=top_k(model.labels, posteriors, options.top_k),
                           notes=loaded.notes + ((note,) if note else ()))
-    recognizer = stream.StreamingRecognizer(
-        model.predict, model.clip_samples, stream.hop_samples(options.hop_ms, model.sample_rate_hz),
-        model.sample_rate_hz, detect.Detector(model.labels, options.detector))
+    recognizer = stream.StreamingRecognizer.for_model(
+        model, options.hop_ms, detect.Detector(model.labels, options.detector))
     detections = recognizer.feed(loaded.samples)
     return StreamResult(path=path, duration_s=loaded.duration_s, detections=tuple(detections),
                         notes=loaded.notes)

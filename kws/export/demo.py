@@ -53,8 +53,14 @@ def write_tone_dataset(root: str, speakers: int = 60, seed: int = 7) -> str:
     return root
 
 
-def demo_train_config(data_dir: str, epochs: int = 12):
-    """The TrainConfig of the demo: tiny_conv on MFCCs (no batch norm: it learns in few steps)."""
+DEMO_MODELS = ("tiny_conv", "ds_cnn")
+
+
+def demo_train_config(data_dir: str, epochs: int = 12, model: str = "tiny_conv"):
+    """The TrainConfig of the demo: tiny_conv on MFCCs (no batch norm: it learns in few steps), or
+    a streamable DS-CNN-S (``model='ds_cnn'``), whose export has stateful streaming models too."""
+    if model not in DEMO_MODELS:
+        raise ValueError(f"unknown demo model {model!r}; valid: {', '.join(DEMO_MODELS)}")
     # pylint: disable=import-outside-toplevel
     from kws.data import pipeline as pl
     from kws.data import speech_commands as sc
@@ -66,12 +72,14 @@ def demo_train_config(data_dir: str, epochs: int = 12):
                            validation_percentage=20, testing_percentage=20,
                            silence_percentage=25, unknown_percentage=25),
         pipeline=pl.PipelineConfig(batch_size=16, seed=1),
-        model=ModelConfig(name="tiny_conv", num_classes=len(DEMO_KEYWORDS) + 2),
+        model=ModelConfig(name=model, num_classes=len(DEMO_KEYWORDS) + 2,
+                          streamable=model == "ds_cnn"),
         epochs=epochs, learning_rate=5e-3)
 
 
 def make_demo_export(workdir: str, output_dir: str, epochs: int = 12, speakers: int = 60,
-                     calibration_clips: int = 200, latency_runs: int = 50) -> dict:
+                     calibration_clips: int = 200, latency_runs: int = 50,
+                     model: str = "tiny_conv") -> dict:
     """Generates the tone data under ``workdir``/data, trains in ``workdir``/run, exports to
     ``output_dir``; returns the export report. Reruns reuse the data and the finished run."""
     # pylint: disable=import-outside-toplevel
@@ -82,7 +90,7 @@ def make_demo_export(workdir: str, output_dir: str, epochs: int = 12, speakers: 
     if not os.path.isdir(data_dir):
         write_tone_dataset(data_dir, speakers=speakers)
     run_dir = os.path.join(workdir, "run")
-    trainer.train_and_evaluate(demo_train_config(data_dir, epochs), run_dir, verbose=0)
+    trainer.train_and_evaluate(demo_train_config(data_dir, epochs, model), run_dir, verbose=0)
     return exporter.export(exporter.ExportConfig(
         workdir=run_dir, output_dir=output_dir, calibration_clips=calibration_clips,
         latency_runs=latency_runs), log=lambda *_: None)

@@ -7,6 +7,9 @@ The output folder holds
     model_int8.tflite            the same interface; front end float inside, network int8
     model_features_int8.tflite   int8 features [1, frames, dim] in, int8 probabilities out; TFLM ops
     model_data.cc/.h, model_settings.h   the features model as a C array + parameters, for an MCU
+    stream_float.tflite, stream_int8.tflite, stream_features_int8.tflite, streaming.json
+                                 streamable runs only: stateful streaming models, one hop of
+                                 audio per call (kws.export.streaming)
     labels.txt, frontend.json    class order and the front-end config (kws.frontend.FrontendConfig)
     export_report.json           sizes, ops, latency, TFLM arena, accuracy, agreement, parity, gates
 
@@ -30,6 +33,7 @@ from kws.export import clips
 from kws.export import measure
 from kws.export import report as rp
 from kws.export import runner
+from kws.export import streaming
 from kws.export import tflite
 from kws.training import checkpoint as ckpt
 from kws.training import config as tc
@@ -209,6 +213,19 @@ def export(config: ExportConfig, log=print) -> dict:
     for name, (folder_index, folder_noise) in eval_folders.items():
         evaluations[name] = rp.evaluate_split(folder_index, "test", train_config, folder_noise,
                                               body, models)
+    if train_config.model.streamable:
+        log("converting and scoring the streaming models")
+        section = streaming.export_streaming(
+            body, train_config, calibration,
+            clips.waveform_batches(index, "test", features, train_config.pipeline, noise),
+            config.latency_runs, lambda name, data: _write(config.output_dir, name, data),
+            {kind: info[kind]["latency_us"] for kind in ("float", "int8")})
+    else:
+        section = None
+        for name in list(streaming.STREAM_FILES.values()) + [device_model.STREAMING_FILE]:
+            stale = os.path.join(config.output_dir, name)
+            if os.path.exists(stale):  # from an earlier export of a streamable run
+                os.remove(stale)
     result = {
         "workdir": os.path.abspath(config.workdir), "checkpoint": config.checkpoint,
         "labels": list(labels), "frontend": dataclasses.asdict(features),
@@ -220,6 +237,7 @@ def export(config: ExportConfig, log=print) -> dict:
                     "statistic": f"median of {config.latency_runs} invokes"},
         "models": info, "evaluations": evaluations,
         "gates": {name: rp.gates(ev) for name, ev in evaluations.items()},
+        "streaming": section,
     }
     _write(config.output_dir, REPORT_FILE, json.dumps(result, indent=2))
     return result

@@ -13,6 +13,7 @@ import numpy as np
 from kws.data import pipeline as pl
 from kws.export import clips
 from kws.export import runner
+from kws.export import streaming
 from kws.training import evaluate
 
 FEATURE_PARITY_ATOL = 2e-3
@@ -114,4 +115,6 @@ def format_table(report: dict) -> str:
         lines.append(f"gates on {name}: " + ", ".join(
             f"{gate} {g['value']:.4g} ({'ok' if g['passed'] else 'FAILED'})"
             for gate, g in result.items()))
+    if report.get("streaming"):
+        lines += [""] + streaming.format_lines(report["streaming"])
     return "\n".join(lines)

@@ -26,6 +26,10 @@ FAMILIES = {
 }
 
 
+STREAM_FRAMES = {"ds_cnn": ds_cnn.frames_per_call, "bc_resnet": bc_resnet.frames_per_call}
+"""Streamable families: feature frames per call of their streaming form."""
+
+
 def build_model(config: ModelConfig, input_shape: tuple[int, int]) -> keras.Model:
     """A fresh model for features of ``input_shape`` ([frames, feature_dim])."""
     if config.name not in FAMILIES:
@@ -33,4 +37,4 @@ def build_model(config: ModelConfig, input_shape: tuple[int, int]) -> keras.Mode
     return FAMILIES[config.name](config, tuple(input_shape))
 
 
-__all__ = ["FAMILIES", "ModelConfig", "build_model", "dataclasses"]
+__all__ = ["FAMILIES", "STREAM_FRAMES", "ModelConfig", "build_model", "dataclasses"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 DS_CNN_SIZES = ("s", "m", "l")
+STREAMABLE_FAMILIES = ("ds_cnn", "bc_resnet")
+"""Families that can be built streamable (and so converted to stateful streaming models)."""
 
 
 @dataclasses.dataclass(kw_only=True, frozen=True)
@@ -21,6 +23,11 @@ class ModelConfig:
     """bc_resnet width multiplier (BC-ResNet-1 ... BC-ResNet-8); crnn/cnn scale their channels by it."""
     dropout: float = 0.2
     """Dropout rate before the classifier (and inside blocks where the paper has it)."""
+    streamable: bool = False
+    """Time-axis convolutions without padding ('valid' in time, 'same' in frequency), so that the
+    trained model converts exactly into a stateful streaming model (kws.models.streaming).
+    bc_resnet then uses temporal dilation 1 (its dilated stack would see more frames than a window
+    holds). False: 'same' padding in time, as the papers (and runs made before this option)."""
 
     def __post_init__(self):
         if self.num_classes < 2:
@@ -31,3 +38,6 @@ class ModelConfig:
             raise ValueError("width must be in 1..8")
         if not 0 <= self.dropout < 1:
             raise ValueError("dropout must be in [0, 1)")
+        if self.streamable and self.name not in STREAMABLE_FAMILIES:
+            raise ValueError(f"{self.name} cannot be built streamable; streamable families: "
+                             f"{', '.join(STREAMABLE_FAMILIES)}")

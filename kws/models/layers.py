@@ -5,16 +5,21 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from kws.models.streaming import TimeAxis
 
-def feature_input(input_shape: tuple[int, int]) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+
+def feature_input(input_shape: tuple[int, int], time: TimeAxis | None = None
+                  ) -> tuple[keras.KerasTensor, keras.KerasTensor]:
     """Input [frames, dim] -> per-bin normalised [frames, dim, 1] image.
 
     The Normalization layer's mean/variance are set by the trainer (``adapt``) from training batches;
-    a fresh model normalises nothing (mean 0, variance 1).
+    a fresh model normalises nothing (mean 0, variance 1). ``time`` (default: 'same' mode) makes the
+    input; in stream mode it holds the frames of one call.
     """
-    inputs = keras.Input(shape=input_shape, name="features")
+    time = time or TimeAxis("same")
+    inputs = time.input(input_shape)
     x = layers.Normalization(axis=-1, name="feature_norm")(inputs)
-    return inputs, layers.Reshape(input_shape + (1,), name="add_channel")(x)
+    return inputs, layers.Reshape(tuple(inputs.shape[1:]) + (1,), name="add_channel")(x)
 
 
 # Moving statistics follow the batches within ~30 steps: small datasets (a few thousand clips, tens of
@@ -26,20 +31,26 @@ def batch_norm(name: str) -> layers.BatchNormalization:
     return layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
 
 
-def conv_bn_relu(x, filters, kernel, strides=(1, 1), name=""):
-    x = layers.Conv2D(filters, kernel, strides=strides, padding="same", use_bias=False,
-                      name=f"{name}_conv")(x)
+def conv_bn_relu(x, filters, kernel, strides=(1, 1), name="", time: TimeAxis | None = None):
+    time = time or TimeAxis("same")
+    x = time.conv(x, lambda padding: layers.Conv2D(filters, kernel, strides=strides,
+                                                   padding=padding, use_bias=False,
+                                                   name=f"{name}_conv"),
+                  kernel, strides, name=f"{name}_conv")
     x = batch_norm(f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x)
 
 
-def depthwise_separable(x, filters, strides=(1, 1), name=""):
+def depthwise_separable(x, filters, strides=(1, 1), name="", time: TimeAxis | None = None):
     """Depthwise 3x3 + BN + ReLU, then pointwise 1x1 + BN + ReLU (the Hello Edge DS block)."""
-    x = layers.DepthwiseConv2D((3, 3), strides=strides, padding="same", use_bias=False,
-                               name=f"{name}_dw")(x)
+    time = time or TimeAxis("same")
+    x = time.conv(x, lambda padding: layers.DepthwiseConv2D((3, 3), strides=strides,
+                                                            padding=padding, use_bias=False,
+                                                            name=f"{name}_dw"),
+                  (3, 3), strides, name=f"{name}_dw")
     x = batch_norm(f"{name}_dw_bn")(x)
     x = layers.ReLU(name=f"{name}_dw_relu")(x)
-    return conv_bn_relu(x, filters, (1, 1), name=f"{name}_pw")
+    return conv_bn_relu(x, filters, (1, 1), name=f"{name}_pw", time=time)
 
 
 def classifier(x, num_classes, dropout, name="classifier"):

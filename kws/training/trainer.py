@@ -41,7 +41,13 @@ def _prepare_workdir(config: tc.TrainConfig, workdir: str, overwrite: bool, chie
     path = os.path.join(workdir, "config.json")
     if os.path.exists(path) and not overwrite:
         with open(path, encoding="utf-8") as f:
-            diff = tc.differences(json.load(f), json.loads(config.to_json()))
+            saved = json.load(f)
+        try:  # options added since that run was made take their defaults (the old behaviour)
+            saved = json.loads(tc.TrainConfig.from_dict(saved).to_json())
+        except (TypeError, ValueError) as e:
+            raise WorkdirError(f"{path} is not a run config this version can read ({e}); use "
+                               "another --workdir, or --overwrite to discard that run") from e
+        diff = tc.differences(saved, json.loads(config.to_json()))
         if diff:
             raise WorkdirError(f"{workdir} holds a run with a different config ("
                                + "; ".join(diff[:6]) + (" ..." if len(diff) > 6 else "")
