@@ -17,7 +17,7 @@ from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
 from kws.models import FAMILIES
-from kws.models.config import DS_CNN_SIZES, ModelConfig
+from kws.models.config import DS_CNN_SIZES, STREAMABLE_FAMILIES, ModelConfig
 from kws.training import config as tc
 
 DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
@@ -65,6 +65,10 @@ _MODEL = flags.DEFINE_enum("model", "ds_cnn", list(FAMILIES), "Model family.")
 _MODEL_SIZE = flags.DEFINE_enum("model_size", "s", list(DS_CNN_SIZES), "ds_cnn size.")
 _WIDTH = flags.DEFINE_integer("width", 1, "bc_resnet width multiplier (1-8); cnn/crnn channels.")
 _DROPOUT = flags.DEFINE_float("dropout", 0.2, "Dropout before the classifier.")
+_STREAMABLE = flags.DEFINE_bool(
+    "streamable", True, "Build ds_cnn / bc_resnet without time padding so that kws-export also "
+    "writes stateful streaming models (one hop per call). Other families are window-only and "
+    "ignore this flag.")
 # Training
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Working directory (checkpoints, logs).")
 _EPOCHS = flags.DEFINE_integer("epochs", 30, "Passes over the training split.")
@@ -119,7 +123,8 @@ def build_config() -> tc.TrainConfig:
             freq_masks=_FREQ_MASKS.value, freq_mask_max_bins=_FREQ_MASK_MAX_BINS.value),
         pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value, seed=_SEED.value),
         model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
-                          width=_WIDTH.value, dropout=_DROPOUT.value),
+                          width=_WIDTH.value, dropout=_DROPOUT.value,
+                          streamable=_STREAMABLE.value and _MODEL.value in STREAMABLE_FAMILIES),
         epochs=_EPOCHS.value, steps=_STEPS.value, optimizer=_OPTIMIZER.value,
         learning_rate=_LEARNING_RATE.value, schedule=_SCHEDULE.value,
         warmup_epochs=_WARMUP_EPOCHS.value, weight_decay=_WEIGHT_DECAY.value,
