@@ -1,14 +1,17 @@
-"""kws.stream_eval.metrics on hand-made events and detections whose right answers are known."""
+"""kws.stream_eval.metrics (and .evaluate) on hand-made events and posteriors with known answers."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
 
 from kws.device.detect import Detection, DetectorConfig
+from kws.stream_eval import evaluate
 from kws.stream_eval import metrics as sm
+from kws.stream_eval import recording
 from kws.stream_eval.truth import Event
 
 LABELS = ("_silence_", "_unknown_", "yes", "no")
@@ -170,3 +173,38 @@ def test_run_detector_keeps_the_detectors_average():
     # At threshold 0.9 only the 0.95 plateau (45 s, 'yes') fires.
     high, _ = sm.run_detector(LABELS, dataclasses.replace(config, threshold=0.9), times, post)
     assert [(d.label, 45_200 < d.time_ms <= 46_200) for d in high] == [("yes", True)]
+
+
+class _FakeSource:
+    """A PosteriorSource that returns the synthetic posterior sequence, whatever the audio."""
+
+    labels, sample_rate_hz, clip_samples, hop_samples = LABELS, 16000, 16000, 800
+    description = "fake"
+
+    def posteriors(self, samples):
+        times, post, _ = _posterior_sequence()
+        return times, post
+
+
+def test_evaluate_writes_the_report_and_pictures(tmp_path):
+    _, _, events = _posterior_sequence()
+    silent = recording.Recording(samples=np.zeros(60 * 16000, np.int16), sample_rate_hz=16000,
+                                 events=events)
+    config = evaluate.EvalConfig(detector=DetectorConfig(threshold=0.62), tolerance_ms=1000,
+                                 thresholds=SWEEP)
+    result = evaluate.evaluate(_FakeSource(), silent, config, str(tmp_path), {"wav": "x.wav"})
+    assert (result.metrics.hits, result.metrics.false_accepts) == (4, 1)  # 0.65+ and the 0.8 bump
+    assert result.operating_point.threshold == 0.82
+    assert "miss rate at <= 1 FA/h: 60.0% at threshold 0.82" in result.note
+    for name in evaluate.OUTPUT_FILES:
+        assert (tmp_path / name).stat().st_size > 0, name
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["metrics"]["hits"] == 4 and report["recording"]["wav"] == "x.wav"
+    assert [r["threshold"] for r in report["sweep"]] == sorted(SWEEP)  # 0.62 is one of them
+    rows = (tmp_path / "det.csv").read_text().splitlines()
+    assert rows[0].startswith("threshold,miss_rate,fa_per_hour") and len(rows) == len(SWEEP) + 1
+    outcomes = [line.split(",")[3] for line in (tmp_path / "detections.csv").read_text()
+                .splitlines()[1:]]
+    assert sorted(outcomes) == ["fa_background"] + ["hit"] * 4
+    default_row = evaluate.format_summary(result).splitlines()[3].split()
+    assert default_row[:4] == ["0.62", "20.0%", "60.00", "1"]  # threshold, miss, FA/h, FAs

@@ -1,0 +1,165 @@
+"""`kws-stream-eval` end to end on the tone demo: its export folder and its Keras run.
+
+The demo (kws.export.demo) is trained and exported once per module in a subprocess (about a
+minute), or taken from $KWS_TEST_EXPORT_DIR when that is the --output_dir of
+`python export/make_demo.py`, with the training run in <its --workdir>/run beside it. Recordings
+are made from tone words of new speakers (another seed than the training data).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kws.device import stream
+from kws.export import demo
+from kws.stream_eval import recording as rec
+from kws.stream_eval import sources
+from kws.stream_eval import truth
+
+from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # trains the tone demo
+
+EVAL = [sys.executable, "-m", "kws.stream_eval.cli"]
+_MAKE_DEMO = """
+import sys
+from kws.export import demo
+demo.make_demo_export(sys.argv[1], sys.argv[2])
+"""
+LABELS = ["_silence_", "_unknown_", *demo.DEMO_KEYWORDS]
+
+
+@pytest.fixture(scope="module")
+def demo_dirs(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
+    """(export folder, training run) of the tone demo."""
+    given = os.environ.get("KWS_TEST_EXPORT_DIR")
+    if given:
+        export = pathlib.Path(given)
+    else:
+        work = tmp_path_factory.mktemp("demo")
+        export = work / "export"
+        done = subprocess.run([sys.executable, "-c", _MAKE_DEMO, str(work), str(export)],
+                              capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+        assert done.returncode == 0, done.stderr[-3000:]
+    run = export.parent / "run"
+    assert (export / "labels.txt").read_text().split() == LABELS, f"{export}: not a tone demo"
+    assert (run / "config.json").is_file(), f"{run}: no demo training run beside {export}"
+    return export, run
+
+
+@pytest.fixture(scope="module")
+def words(tmp_path_factory) -> pathlib.Path:
+    """Tone words of speakers the demo never heard, and a noise file."""
+    return pathlib.Path(demo.write_tone_dataset(str(tmp_path_factory.mktemp("words") / "data"),
+                                                speakers=16, seed=99))
+
+
+def _run(*args, cwd=REPO_ROOT):
+    return subprocess.run(EVAL + list(args), capture_output=True, text=True, check=False, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def generated(demo_dirs, words, tmp_path_factory) -> pathlib.Path:
+    out = tmp_path_factory.mktemp("eval")
+    done = _run(f"--model_dir={demo_dirs[0]}", f"--data_dir={words}", "--split=all",
+                "--duration_minutes=1.5", "--snr_db=10,20", "--seed=5", f"--output_dir={out}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "miss rate at <= 1 FA/h" in done.stdout
+    return out
+
+
+def _csv_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_generated_recording_end_to_end(generated):
+    for name in ("recording.wav", "ground_truth.csv", "detections.csv", "det.csv", "report.json"):
+        assert (generated / name).stat().st_size > 0, name
+    for name in ("det.png", "scores.png"):
+        assert (generated / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    report = json.loads((generated / "report.json").read_text())
+    events = truth.read_csv(str(generated / "ground_truth.csv"), LABELS, duration_s=90.0)
+    keyword_events = sum(e.label in demo.DEMO_KEYWORDS for e in events)
+    assert keyword_events >= 10 and report["metrics"]["keyword_events"] == keyword_events
+    detections = _csv_rows(generated / "detections.csv")
+    hits = sum(d["outcome"] == "hit" for d in detections)
+    false = sum(d["outcome"] in ("duplicate", "fa_unknown", "fa_background") for d in detections)
+    assert report["metrics"]["hits"] == hits and report["metrics"]["false_accepts"] == false
+    assert report["metrics"]["fa_per_hour"] == pytest.approx(false * 40.0)  # 1.5 min = 1/40 h
+    # The demo model knows these tones: few misses and few false accepts at the default setting.
+    assert report["metrics"]["miss_rate"] <= 0.1, report["metrics"]
+    assert false <= 1 and report["metrics"]["wrong_label"] <= 1
+    assert 0 < report["metrics"]["latency_median_ms"] < 1000
+    det = _csv_rows(generated / "det.csv")
+    assert len(det) == len(report["sweep"]) >= 20
+    assert [float(r["threshold"]) for r in det] == sorted(float(r["threshold"]) for r in det)
+    assert report["fa_resolution_per_hour"] == pytest.approx(40.0)
+
+
+def test_own_recording_gives_the_same_result(generated, demo_dirs, tmp_path):
+    done = _run(f"--model_dir={demo_dirs[0]}", f"--recording={generated / 'recording.wav'}",
+                f"--labels_csv={generated / 'ground_truth.csv'}", f"--output_dir={tmp_path}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = json.loads((tmp_path / "report.json").read_text())
+    first = json.loads((generated / "report.json").read_text())
+    assert again["metrics"] == first["metrics"] and again["sweep"] == first["sweep"]
+    assert (tmp_path / "detections.csv").read_text() == (generated / "detections.csv").read_text()
+    assert not (tmp_path / "recording.wav").exists()
+
+
+def test_keras_checkpoint_matches_the_float_export(demo_dirs, generated):
+    export, run = demo_dirs
+    pcm = rec.read_recording(str(generated / "recording.wav"),
+                             str(generated / "ground_truth.csv"), LABELS, 16000).samples[:20 * 16000]
+    keras_times, keras_post = sources.KerasSource(str(run), "best", 50).posteriors(pcm)
+    tflite_times, tflite_post = sources.DeviceSource(str(export), "float", 50).posteriors(pcm)
+    ends = [end for end, _ in stream.sliding_windows(pcm, 16000, 800)]
+    np.testing.assert_array_equal(keras_times, np.array(ends) / 16.0)
+    np.testing.assert_array_equal(tflite_times, keras_times)
+    np.testing.assert_allclose(keras_post, tflite_post, atol=2e-3)
+
+
+def test_keras_checkpoint_through_the_command(demo_dirs, generated, tmp_path):
+    done = _run(f"--workdir={demo_dirs[1]}", f"--recording={generated / 'recording.wav'}",
+                f"--labels_csv={generated / 'ground_truth.csv'}", f"--output_dir={tmp_path}",
+                "--thresholds=0.5,0.9")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert "Keras" in report["model"] and report["metrics"]["miss_rate"] <= 0.1
+    assert [r["threshold"] for r in report["sweep"]] == [0.5, 0.6, 0.9]
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "give one model"),
+    (["--model_dir=/no/such/export"], "model folder /no/such/export does not exist"),
+    (["--model_dir={export}", "--variant=bogus"], "unknown --variant 'bogus'; valid: "),
+    (["--model_dir={export}", "--workdir={run}"], "give one model"),
+    (["--model_dir={export}", "--data_dir=/no/such/data"], "data dir /no/such/data does not exist"),
+    (["--model_dir={export}", "--data_dir={words}", "--split=validation",
+      "--validation_percentage=0"], "split 'validation' has no clips of the model's keyword"),
+    (["--model_dir={export}", "--recording={wav}"], "--recording and --labels_csv go together"),
+    (["--model_dir={export}", "--recording={wav}", "--labels_csv={bad_csv}"],
+     "line 2: label 'yes' is not a label of the model"),
+    (["--model_dir={export}", "--data_dir={words}", "--duration_minutes=0.01"],
+     "bad recording flags"),
+])
+def test_bad_input_is_one_clear_line(demo_dirs, words, generated, tmp_path, args, message):
+    bad_csv = tmp_path / "bad.csv"
+    bad_csv.write_text("start_s,end_s,label\n1.0,1.5,yes\n")
+    values = {"export": demo_dirs[0], "run": demo_dirs[1], "words": words,
+              "wav": generated / "recording.wav", "bad_csv": bad_csv}
+    done = _run(*[a.format(**values) for a in args], f"--output_dir={tmp_path / 'out'}")
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    lines = [line for line in done.stderr.splitlines() if line.startswith("kws-stream-eval:")]
+    assert len(lines) == 1 and lines[0].startswith("kws-stream-eval: error: "), done.stderr
+    assert message in lines[0]
+    assert "Traceback" not in done.stderr
