@@ -1,8 +1,8 @@
 """kws.stream_eval.recording / truth: long recordings from tone clips, checked from the outside.
 
-Placement and SNR are measured independently of the generator: each inserted clip is read again
-from its file, its gain is fitted by least squares on the recording, and what is left is the noise
-under it.
+Placement, levels and SNR are measured independently of the generator: each inserted clip is read
+again from its file, its gain is fitted by least squares on the recording, and what is left is the
+noise under it.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from conftest import make_tone_dataset
 
 RATE = 16000
 LABELS = ("_silence_", "_unknown_", "alpha", "beta")
-CONFIG = rec.RecordingConfig(duration_s=60.0, seed=3, snr_db=(0.0, 10.0, 20.0), mean_gap_s=2.5,
+CONFIG = rec.RecordingConfig(duration_s=60.0, seed=3, snr_db=(5.0, 10.0, 20.0), mean_gap_s=2.5,
                              unknown_share=0.3)
 
 
@@ -97,11 +97,10 @@ def test_events_do_not_overlap_and_fit_the_recording(made):
 def test_clips_are_where_the_ground_truth_says(made):
     for e in made.events:
         clip, at = _clip_and_start(e)
-        # At the stated offset the clip cancels down to the noise bed (-40 dBFS), and better than
-        # at any other offset nearby.
-        _, residual = _residual(made.samples, clip, at)
-        assert abs(_db(np.mean(residual ** 2)) - CONFIG.noise_dbfs) < 1.5, e
-        shifts = np.arange(-20, 21)
+        # The clip, unscaled, cancels at the stated offset better than at any other nearby.
+        gain, _ = _residual(made.samples, clip, at)
+        assert gain == pytest.approx(1.0, abs=0.02), e
+        shifts = np.arange(-10, 11)
         left = [np.mean(_residual(made.samples, clip, at + k)[1] ** 2) for k in shifts]
         assert shifts[np.argmin(left)] == 0, e
         # The word's span: where the tones are (|x| > 0.1; the clip's own noise is 0.01 RMS), to
@@ -121,12 +120,39 @@ def test_snr_is_what_was_asked(made):
         assert snr == pytest.approx(e.snr_db, abs=0.5), e
 
 
-def test_noise_bed_level_between_events(made):
+def test_noise_level_follows_the_events(made):
+    """Flat under each clip (at the level its SNR needs), moving from one level to the next in
+    the gaps; measured on the recording minus the clips."""
     x = made.samples.astype(np.float64) / 32768.0
-    quiet = np.ones(len(x), bool)
+    levels, spans = [], []
     for e in made.events:
-        quiet[int(e.clip_start_s * RATE):int(e.clip_end_s * RATE)] = False
-    assert _db(np.mean(x[quiet] ** 2)) == pytest.approx(CONFIG.noise_dbfs, abs=0.5)
+        clip, at = _clip_and_start(e)
+        _, residual = _residual(made.samples, clip, at)
+        lo, hi = int(round(e.start_s * RATE)) - at, int(round(e.end_s * RATE)) - at
+        levels.append(_db(np.mean(residual ** 2)))
+        assert _db(np.mean(residual[lo:hi] ** 2)) == pytest.approx(levels[-1], abs=1.0), e
+        spans.append((at, at + len(clip)))
+    edge = RATE // 20  # 50 ms
+    assert _db(np.mean(x[:edge] ** 2)) == pytest.approx(levels[0], abs=1.0)
+    assert _db(np.mean(x[-edge:] ** 2)) == pytest.approx(levels[-1], abs=1.0)
+    for (_, end), (start, _), before, after in zip(spans, spans[1:], levels, levels[1:]):
+        assert _db(np.mean(x[end:end + edge] ** 2)) == pytest.approx(before, abs=1.0)
+        assert _db(np.mean(x[start - edge:start] ** 2)) == pytest.approx(after, abs=1.0)
+        middle = _db(np.mean(x[(end + start) // 2 - edge:(end + start) // 2 + edge] ** 2))
+        assert min(before, after) - 1.0 <= middle <= max(before, after) + 1.0
+
+
+def test_a_mix_that_would_clip_is_scaled_as_a_whole(pools):
+    loud = rec.make_recording(pools, pools.noise, RATE, dataclasses.replace(CONFIG, snr_db=(-5.0,)))
+    peak = np.max(np.abs(loud.samples.astype(np.float64))) / 32768.0
+    assert loud.gain_db < -3 and peak == pytest.approx(0.99, abs=1e-3)
+    for e in loud.events[:3]:
+        clip, at = _clip_and_start(e)
+        gain, residual = _residual(loud.samples, clip, at)
+        assert 20 * np.log10(gain) == pytest.approx(loud.gain_db, abs=0.4)  # fit in loud noise
+        lo, hi = int(round(e.start_s * RATE)) - at, int(round(e.end_s * RATE)) - at
+        snr = _db(np.mean((gain * clip[lo:hi]) ** 2) / np.mean(residual[lo:hi] ** 2))
+        assert snr == pytest.approx(-5.0, abs=0.5)
 
 
 def test_write_and_read_back(made, tmp_path):
@@ -150,8 +176,8 @@ def test_active_span():
 
 
 def test_refusals(pools, tmp_path):
-    with pytest.raises(UserError, match="would clip"):
-        rec.make_recording(pools, pools.noise, RATE, dataclasses.replace(CONFIG, snr_db=(60.0,)))
+    with pytest.raises(UserError, match="no room for a clip"):
+        rec.make_recording(pools, pools.noise, RATE, dataclasses.replace(CONFIG, duration_s=3.5))
     with pytest.raises(UserError, match="unknown_share=0"):
         rec.make_recording(dataclasses.replace(pools, unknown=()), pools.noise, RATE, CONFIG)
     with pytest.raises(UserError, match="noise_dir"):

@@ -34,10 +34,6 @@ from kws.stream_eval import metrics as sm
 from kws.stream_eval import recording as rec
 from kws.stream_eval import sources
 
-DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
-"""kws-train's default --synth_dir (kws.commands.train, not imported: it would define its flags)."""
-
-
 class _FloatListParser(flags.ListParser):
     """A comma-separated list of numbers, parsed into floats."""
 
@@ -69,7 +65,7 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "With --workdir: best, o
 # The recording.
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset to make the recording from (default: the "
                                 "synthetic default dataset in --synth_dir).")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", DEFAULT_SYNTH_DIR, "Where the synthetic default "
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", rec.DEFAULT_SYNTH_DIR, "Where the synthetic default "
                                  "dataset is (generated there once when missing).")
 _SPLIT = flags.DEFINE_enum("split", "test", list(sc.SPLITS) + ["all"], "Split of --data_dir whose "
                            "clips are used; 'all': every clip.")
@@ -81,9 +77,8 @@ _TESTING_PERCENTAGE = flags.DEFINE_float("testing_percentage", 10.0, "Share of s
                                          "when --data_dir has no lists.")
 _DURATION_MINUTES = flags.DEFINE_float("duration_minutes", 10.0, "Length of the recording.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the recording (same seed, same recording).")
-_SNR_DB = _define_floats("snr_db", rec.RecordingConfig.snr_db, "SNRs (dB) drawn per event.")
-_NOISE_DBFS = flags.DEFINE_float("noise_dbfs", rec.RecordingConfig.noise_dbfs,
-                                 "RMS level of the noise bed, dB re full scale.")
+_SNR_DB = _define_floats("snr_db", rec.RecordingConfig.snr_db, "SNRs (dB) drawn per event: the "
+                         "noise is scaled to each word (kws.stream_eval.recording).")
 _MEAN_GAP_S = flags.DEFINE_float("mean_gap_s", rec.RecordingConfig.mean_gap_s,
                                  "Mean time between the end of a clip and the start of the next.")
 _UNKNOWN_SHARE = flags.DEFINE_float("unknown_share", rec.RecordingConfig.unknown_share,
@@ -138,7 +133,7 @@ def _recording(source, keywords, output_dir: str) -> tuple[rec.Recording, dict]:
     try:
         config = rec.RecordingConfig(
             duration_s=60.0 * _DURATION_MINUTES.value, seed=_SEED.value,
-            snr_db=tuple(_SNR_DB.value), noise_dbfs=_NOISE_DBFS.value,
+            snr_db=tuple(_SNR_DB.value),
             mean_gap_s=_MEAN_GAP_S.value, unknown_share=_UNKNOWN_SHARE.value)
     except ValueError as e:
         raise UserError(f"bad recording flags: {e}") from e
@@ -161,7 +156,8 @@ def _recording(source, keywords, output_dir: str) -> tuple[rec.Recording, dict]:
                                                                           "ground_truth.csv")
     rec.write_recording(recording, wav, labels)
     return recording, {"wav": wav, "labels_csv": labels, "data_dir": data_dir,
-                       "split": _SPLIT.value, "config": dataclasses.asdict(config)}
+                       "split": _SPLIT.value, "config": dataclasses.asdict(config),
+                       "gain_db": recording.gain_db}
 
 
 def main(argv: list[str]) -> int:

@@ -2,23 +2,30 @@
 
 How a recording is made (``make_recording``), all from ``RecordingConfig.seed``:
 
-1. The noise bed: segments of 5-20 s (``noise_segment_s``) cut at random offsets from random
-   background-noise files, each scaled to the RMS level ``noise_dbfs``, joined with equal-power
-   crossfades (sin/cos ramps, so the power of uncorrelated noise stays level across a join).
-2. Events, one after the other: each is a keyword clip (a keyword drawn uniformly, then its next
+1. Events, one after the other: each is a keyword clip (a keyword drawn uniformly, then its next
    clip) or, with probability ``unknown_share``, a clip of another word (label ``_unknown_``).
    The clips of each pool are used in a seeded random order and reshuffled when used up, so a
-   long recording repeats clips only after it has used all of them. Clips are inserted whole,
-   unchanged apart from one gain, never overlapping: between the end of one clip and the start of
-   the next lies ``min_gap_s`` plus an exponential draw (mean ``mean_gap_s`` in all). No clip
-   starts before ``lead_in_s`` or ends after ``duration_s - tail_s``.
-3. SNR: each event draws one of ``snr_db``. The clip's gain makes the mean power of its active
-   part (``active_span``) exactly that many dB above the mean power of the noise bed under that
-   part. dBFS here is RMS re full scale 1.0 (a full-scale sine is -3 dBFS).
+   long recording repeats clips only after it has used all of them. Clips are inserted whole and
+   unchanged (at their recorded level, the levels the model was trained on), never overlapping:
+   between the end of one clip and the start of the next lies ``min_gap_s`` plus an exponential
+   draw (mean ``mean_gap_s`` in all). No clip starts before ``lead_in_s`` or ends after
+   ``duration_s - tail_s``.
+2. The noise bed: segments of 5-20 s (``noise_segment_s``) cut at random offsets from random
+   background-noise files, each scaled to the same RMS, joined with equal-power crossfades
+   (sin/cos ramps, so the power of uncorrelated noise stays level across a join).
+3. SNR: each event draws one of ``snr_db``, and the noise level follows the events: under a whole
+   clip the bed has the one gain that puts the mean power of the word's active part
+   (``active_span``) exactly that many dB above the mean power of the noise under that part;
+   between two clips the gain moves from one level to the next (linearly in dB across the gap);
+   before the first clip and after the last it stays at their level. So low SNRs mean loud noise,
+   not quiet words.
+4. A mix that would clip (a loud clip at a low SNR) is scaled as a whole to a peak of 0.99: every
+   SNR and every relative level stays as it was; ``Recording.gain_db`` says by how much.
 
-The noise bed and the events use separate seeded generators, so the events (times, clips, SNRs)
+The events and the noise bed use separate seeded generators, so the events (times, clips, SNRs)
 do not depend on the noise files. The result is quantized to 16-bit, exactly what the WAV file
-holds, and that is what the model hears. An hour at 16 kHz is 115 MB of int16.
+holds, and that is what the model hears. An hour at 16 kHz is 115 MB of int16 (230 MB of float32
+while it is made).
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ from kws.data import speech_commands as sc
 from kws.errors import UserError
 from kws.stream_eval import truth
 
+DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
+"""Where the default clips come from: kws-train's default --synth_dir (the synthetic default
+dataset; kws.commands.train is not imported for it, that would define its flags)."""
 SILENCE_LABEL = sc.SILENCE_LABEL
 UNKNOWN_LABEL = sc.UNKNOWN_LABEL
 _FRAME_MS = 10
@@ -51,8 +61,6 @@ class RecordingConfig:
     """Seed of everything random: the same seed and clips give a byte-identical recording."""
     snr_db: tuple[float, ...] = (5.0, 10.0, 20.0)
     """Each event's SNR is drawn uniformly from these."""
-    noise_dbfs: float = -40.0
-    """RMS level of the noise bed, dB re full scale."""
     mean_gap_s: float = 4.0
     """Mean time from the end of one clip to the start of the next."""
     min_gap_s: float = 1.0
@@ -112,6 +120,8 @@ class Recording:
     """Samples per second."""
     events: tuple[truth.Event, ...]
     """The words in it, in time order."""
+    gain_db: float = 0.0
+    """Gain applied to the whole generated recording so that it does not clip (0: none)."""
 
     @property
     def duration_s(self) -> float:
@@ -181,9 +191,8 @@ def read_noises(paths: Sequence[str], sample_rate_hz: int) -> list[np.ndarray]:
 
 def noise_bed(noises: Sequence[np.ndarray], num_samples: int, sample_rate_hz: int,
               config: RecordingConfig, paths: Sequence[str] = ()) -> np.ndarray:
-    """float32 [num_samples] of noise segments at ``config.noise_dbfs`` RMS (module docstring)."""
+    """float32 [num_samples] of noise segments, each scaled to RMS 1 (module docstring)."""
     rng = np.random.default_rng([config.seed, 1])
-    rms = 10 ** (config.noise_dbfs / 20)
     fade = max(1, int(round(config.crossfade_ms * sample_rate_hz / 1000)))
     fade_in = np.sin(0.5 * np.pi * (np.arange(fade) + 0.5) / fade)
     out = np.zeros(num_samples, np.float32)
@@ -200,7 +209,7 @@ def noise_bed(noises: Sequence[np.ndarray], num_samples: int, sample_rate_hz: in
             name = paths[k] if paths else f"noise #{k}"
             raise UserError(f"{name}: digital silence at {offset / sample_rate_hz:.1f} s; "
                             "remove the file from the noise folder")
-        piece *= rms / np.sqrt(power)
+        piece /= np.sqrt(power)
         if pos > 0:
             piece[:fade] *= fade_in[:length]
         end = pos + length
@@ -224,25 +233,32 @@ class _Cycle:
         return self.items[self.order.pop()]
 
 
-def make_recording(pools: ClipPools, noise_files: Sequence[str], sample_rate_hz: int,
-                   config: RecordingConfig) -> Recording:
-    """A recording of keyword and other-word clips over noise, with its ground truth."""
-    if config.unknown_share > 0 and not pools.unknown:
-        raise UserError("the data has no clips of non-keyword words for the unknown-word events; "
-                        "pass --unknown_share=0 or use a dataset with other word folders")
-    num_samples = int(round(config.duration_s * sample_rate_hz))
-    mix = noise_bed(read_noises(noise_files, sample_rate_hz), num_samples, sample_rate_hz, config,
-                    noise_files)
+@dataclasses.dataclass(kw_only=True, frozen=True)
+class _Planned:
+    """An event before it is mixed in."""
+
+    at: int
+    """First sample of the clip in the recording."""
+    clip: np.ndarray
+    """The clip, float32."""
+    active: tuple[int, int]
+    """The word's [start, end) samples in the clip."""
+    event: truth.Event
+    """Its ground truth."""
+
+
+def _plan(pools: ClipPools, num_samples: int, rate: int, config: RecordingConfig
+          ) -> list[_Planned]:
+    """Which clips go where, at which SNR (step 1 of the module docstring)."""
     rng = np.random.default_rng([config.seed, 2])
     keywords = sorted(pools.keywords)
     cycles = {k: _Cycle(pools.keywords[k], rng) for k in keywords}
     unknown = _Cycle(pools.unknown, rng) if pools.unknown else None
-    rate = sample_rate_hz
-    start = int(round(config.lead_in_s * rate))
+    at = int(round(config.lead_in_s * rate))
     last_end = num_samples - int(round(config.tail_s * rate))
     min_gap = config.min_gap_s * rate
     mean_extra = (config.mean_gap_s - config.min_gap_s) * rate
-    events = []
+    planned = []
     while True:
         if unknown is not None and rng.random() < config.unknown_share:
             label, path = UNKNOWN_LABEL, unknown.next()
@@ -252,30 +268,73 @@ def make_recording(pools: ClipPools, noise_files: Sequence[str], sample_rate_hz:
         snr = float(config.snr_db[int(rng.integers(len(config.snr_db)))])
         gap = int(round(min_gap + (rng.exponential(mean_extra) if mean_extra > 0 else 0.0)))
         clip = audio.read_clip(path, rate)
-        if start + len(clip) > last_end:
+        if at + len(clip) > last_end:
+            return planned
+        lo, hi = active_span(clip, rate, config.active_floor_db)
+        if not np.any(clip[lo:hi]):
+            raise UserError(f"{path}: the clip is digital silence; remove it from the dataset")
+        planned.append(_Planned(at=at, clip=clip, active=(lo, hi), event=truth.Event(
+            start_s=(at + lo) / rate, end_s=(at + hi) / rate, label=label, clip_start_s=at / rate,
+            clip_end_s=(at + len(clip)) / rate, snr_db=snr, source=path)))
+        at += len(clip) + gap
+
+
+def _noise_gains(bed: np.ndarray, planned: Sequence[_Planned]) -> list[float]:
+    """Per event, the bed gain that gives its SNR (bed as made by noise_bed, before any gain)."""
+    gains = []
+    for p in planned:
+        lo, hi = p.active
+        word = np.mean(np.square(p.clip[lo:hi], dtype=np.float64))
+        noise = np.mean(np.square(bed[p.at + lo:p.at + hi], dtype=np.float64))
+        gains.append(float(np.sqrt(word / (noise * 10 ** (p.event.snr_db / 10)))))
+    return gains
+
+
+def _apply_gains(bed: np.ndarray, planned: Sequence[_Planned], gains: Sequence[float]) -> None:
+    """Scales ``bed`` in place: flat under each clip, ramps in dB between clips."""
+    bed[:planned[0].at] *= np.float32(gains[0])
+    for i, (p, gain) in enumerate(zip(planned, gains)):
+        end = p.at + len(p.clip)
+        bed[p.at:end] *= np.float32(gain)
+        if i + 1 == len(planned):
+            bed[end:] *= np.float32(gain)
             break
-        events.append(_insert(mix, clip, start, label, path, snr, rate, config))
-        start += len(clip) + gap
-    return Recording(samples=_quantize(mix), sample_rate_hz=rate, events=tuple(events))
+        n = planned[i + 1].at - end
+        if n > 0:
+            steps = (np.arange(n) + 0.5) / n
+            bed[end:end + n] *= (gain * (gains[i + 1] / gain) ** steps).astype(np.float32)
 
 
-def _insert(mix: np.ndarray, clip: np.ndarray, at: int, label: str, path: str, snr_db: float,
-            rate: int, config: RecordingConfig) -> truth.Event:
-    """Adds ``clip`` to ``mix`` at sample ``at`` with the gain that gives ``snr_db``."""
-    lo, hi = active_span(clip, rate, config.active_floor_db)
-    signal = np.mean(np.square(clip[lo:hi], dtype=np.float64))
-    if signal == 0:
-        raise UserError(f"{path}: the clip is digital silence; remove it from the dataset")
-    noise = np.mean(np.square(mix[at + lo:at + hi], dtype=np.float64))
-    gain = np.sqrt(noise * 10 ** (snr_db / 10) / signal)
-    part = mix[at:at + len(clip)] + gain * clip
-    if np.max(np.abs(part)) > 1.0:
-        raise UserError(f"{path} at {snr_db:g} dB SNR over noise at {config.noise_dbfs:g} dBFS "
-                        "would clip; lower --snr_db or --noise_dbfs")
-    mix[at:at + len(clip)] = part
-    return truth.Event(start_s=(at + lo) / rate, end_s=(at + hi) / rate, label=label,
-                       clip_start_s=at / rate, clip_end_s=(at + len(clip)) / rate, snr_db=snr_db,
-                       source=path)
+def make_recording(pools: ClipPools, noise_files: Sequence[str], sample_rate_hz: int,
+                   config: RecordingConfig) -> Recording:
+    """A recording of keyword and other-word clips over noise, with its ground truth."""
+    if config.unknown_share > 0 and not pools.unknown:
+        raise UserError("the data has no clips of non-keyword words for the unknown-word events; "
+                        "pass --unknown_share=0 or use a dataset with other word folders")
+    rate = sample_rate_hz
+    num_samples = int(round(config.duration_s * rate))
+    planned = _plan(pools, num_samples, rate, config)
+    if not planned:
+        raise UserError(f"a recording of {config.duration_s:g} s has no room for a clip after "
+                        f"{config.lead_in_s:g} s of lead-in and before {config.tail_s:g} s of "
+                        "tail; make it longer")
+    mix = noise_bed(read_noises(noise_files, rate), num_samples, rate, config, noise_files)
+    _apply_gains(mix, planned, _noise_gains(mix, planned))
+    for p in planned:
+        mix[p.at:p.at + len(p.clip)] += p.clip
+    gain_db = _limit(mix)
+    return Recording(samples=_quantize(mix), sample_rate_hz=rate,
+                     events=tuple(p.event for p in planned), gain_db=gain_db)
+
+
+def _limit(mix: np.ndarray) -> float:
+    """Scales ``mix`` in place to a peak of 0.99 when it would clip; returns the gain in dB."""
+    peak = max(float(np.max(np.abs(mix[i:i + _QUANTIZE_CHUNK_SAMPLES])))
+               for i in range(0, len(mix), _QUANTIZE_CHUNK_SAMPLES))
+    if peak <= 1.0:
+        return 0.0
+    mix *= np.float32(0.99 / peak)
+    return float(20 * np.log10(0.99 / peak))
 
 
 def _quantize(samples: np.ndarray) -> np.ndarray:

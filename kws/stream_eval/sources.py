@@ -45,21 +45,15 @@ def _to_float(pcm: np.ndarray) -> np.ndarray:
 
 
 def open_device_model(folder: str, variant: str, num_threads: int = 1):
-    """A device model of an export folder: any variant of kws.device.model.VARIANTS.
-
-    Uses ``kws.device.model.load_model`` (which also opens stateful streaming variants); a
-    device side without it has only window models, opened with ``KeywordModel``.
-    """
+    """A device model of an export folder (``kws.device.model.load_model``): a window model, or a
+    stateful streaming one for the ``stream_*`` variants; any variant of VARIANTS."""
     variants = device_model.VARIANTS  # read now: the device side may add variants
     if variant not in variants:
         raise UserError(f"unknown --variant {variant!r}; valid: {', '.join(variants)}")
     if not os.path.isdir(folder):
         raise UserError(f"model folder {folder} does not exist; pass --model_dir=<a kws-export "
                         "output folder>")
-    load = getattr(device_model, "load_model", None)
-    if load is None:
-        return device_model.KeywordModel(folder, variant, num_threads)
-    return load(folder, variant, num_threads=num_threads)
+    return device_model.load_model(folder, variant, num_threads=num_threads)
 
 
 class DeviceSource:
