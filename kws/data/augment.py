@@ -11,6 +11,8 @@ import dataclasses
 
 import tensorflow as tf
 
+BACKGROUND_LEVELS = ("volume", "snr")
+
 
 @dataclasses.dataclass(kw_only=True, frozen=True)
 class AugmentConfig:
@@ -32,18 +34,83 @@ class AugmentConfig:
     """SpecAugment: number of frequency masks per example."""
     freq_mask_max_bins: int = 2
     """SpecAugment: widest frequency mask (in feature bins: MFCCs, mel bands, ...)."""
+    # Imitating a real recording (kws.data.recording); all off by default.
+    background_level: str = "volume"
+    """How loud noise is mixed into speech clips: 'volume' (noise * U(0, background_volume)) or
+    'snr' (a speech-to-noise ratio U(background_snr_min_db, background_snr_max_db), speech power
+    over the whole clip). _silence_ examples get noise * U(0, background_volume) either way."""
+    background_snr_min_db: float = 0.0
+    """Lowest speech-to-noise ratio of background_level 'snr'."""
+    background_snr_max_db: float = 20.0
+    """Highest speech-to-noise ratio of background_level 'snr'."""
+    speed_probability: float = 0.0
+    """Share of clips played faster or slower (resampled: tempo and pitch), length kept."""
+    speed_min: float = 0.9
+    """Slowest speed factor (uniform in [speed_min, speed_max])."""
+    speed_max: float = 1.1
+    """Fastest speed factor."""
+    reverb_probability: float = 0.0
+    """Share of clips convolved with a synthetic room impulse response."""
+    reverb_rt60_min_s: float = 0.15
+    """Shortest reverberation time (60 dB decay), uniform in [min, max]."""
+    reverb_rt60_max_s: float = 0.8
+    """Longest reverberation time; also the impulse responses' length."""
+    reverb_drr_min_db: float = 0.0
+    """Lowest direct-to-reverberant energy ratio (uniform in [min, max]): lower is farther away."""
+    reverb_drr_max_db: float = 15.0
+    """Highest direct-to-reverberant energy ratio."""
+    eq_probability: float = 0.0
+    """Share of clips given a random microphone / channel response (low-pass, high-pass, tilt,
+    peak), drawn independently of reverberation."""
+    eq_lowpass_min_hz: float = 3000.0
+    """Lowest low-pass cutoff (uniform in [min, max]; Butterworth order 6)."""
+    eq_lowpass_max_hz: float = 8000.0
+    """Highest low-pass cutoff."""
+    eq_highpass_min_hz: float = 50.0
+    """Lowest high-pass cutoff (uniform in [min, max]; Butterworth order 2)."""
+    eq_highpass_max_hz: float = 400.0
+    """Highest high-pass cutoff."""
+    eq_tilt_db_per_octave: float = 2.0
+    """Spectral tilt uniform in [-x, +x] dB per octave, 0 dB at 1 kHz."""
+    eq_peak_db: float = 6.0
+    """One peak or dip of uniform [-x, +x] dB, half an octave wide, centred in 300 Hz - 6 kHz."""
 
     def __post_init__(self):
-        if not 0 <= self.background_frequency <= 1:
-            raise ValueError("background_frequency must be in [0, 1]")
+        for name in ("background_frequency", "speed_probability", "reverb_probability",
+                     "eq_probability"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ValueError(f"{name} must be in [0, 1]")
         for name in ("time_shift_ms", "background_volume", "gain_db", "time_masks",
-                     "time_mask_max_frames", "freq_masks", "freq_mask_max_bins"):
+                     "time_mask_max_frames", "freq_masks", "freq_mask_max_bins",
+                     "eq_highpass_min_hz", "eq_tilt_db_per_octave", "eq_peak_db"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
+        for name in ("speed_min", "reverb_rt60_min_s", "eq_lowpass_min_hz"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
+        for low, high in (("background_snr_min_db", "background_snr_max_db"),
+                          ("speed_min", "speed_max"), ("reverb_rt60_min_s", "reverb_rt60_max_s"),
+                          ("reverb_drr_min_db", "reverb_drr_max_db"),
+                          ("eq_lowpass_min_hz", "eq_lowpass_max_hz"),
+                          ("eq_highpass_min_hz", "eq_highpass_max_hz")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} ({getattr(self, low)}) must be <= {high} "
+                                 f"({getattr(self, high)})")
+        if self.background_level not in BACKGROUND_LEVELS:
+            raise ValueError(f"unknown background_level {self.background_level!r}; valid: "
+                             f"{', '.join(BACKGROUND_LEVELS)}")
 
     @property
     def uses_noise(self) -> bool:
-        return self.background_frequency > 0 and self.background_volume > 0
+        return self.background_frequency > 0 and (self.background_volume > 0
+                                                  or self.background_level == "snr")
+
+    @property
+    def snr_range_db(self) -> tuple[float, float] | None:
+        """(low, high) for mix_noise when background_level is 'snr', else None."""
+        if self.background_level != "snr":
+            return None
+        return (self.background_snr_min_db, self.background_snr_max_db)
 
 
 NO_AUGMENTATION = AugmentConfig(time_shift_ms=0, background_frequency=0, background_volume=0,
@@ -124,14 +191,29 @@ class NoiseBank:
 
 
 def mix_noise(audio: tf.Tensor, is_silence: tf.Tensor, bank: NoiseBank, frequency: float,
-              max_volume: float, seed: tf.Tensor) -> tf.Tensor:
+              max_volume: float, seed: tf.Tensor,
+              snr_range_db: tuple[float, float] | None = None) -> tf.Tensor:
     """Adds noise * U(0, max_volume) to each clip of [batch, samples] with probability ``frequency``;
-    always to silence examples."""
+    always to silence examples.
+
+    snr_range_db: (low, high): clips that are not silence get their noise scaled instead to a
+    signal-to-noise ratio uniform in [low, high] dB: mean(clip^2) / mean((scale * noise)^2) over the
+    whole clip. A clip of zeros gets none; so does a slice of noise that is all zeros.
+    """
     s_noise, s_use, s_volume = _seeds(seed, 3)
     batch = tf.shape(audio)[0]
     noise = bank.sample(batch, s_noise)
     use = tf.logical_or(tf.random.stateless_uniform([batch], s_use) < frequency, is_silence)
     volume = tf.random.stateless_uniform([batch], s_volume, 0.0, max_volume)
+    if snr_range_db is not None:
+        low, high = snr_range_db
+        snr_db = tf.random.stateless_uniform(
+            [batch], tf.random.experimental.stateless_fold_in(s_volume, 1), low, high)
+        clip_power = tf.reduce_mean(tf.square(audio), axis=1)
+        noise_power = tf.reduce_mean(tf.square(noise), axis=1)
+        scale = tf.sqrt(tf.math.divide_no_nan(clip_power,
+                                              noise_power * tf.pow(10.0, snr_db / 10.0)))
+        volume = tf.where(is_silence, volume, scale)
     volume = tf.where(use, volume, 0.0)
     return tf.clip_by_value(audio + noise * volume[:, None], -1.0, 1.0)
 

@@ -2,7 +2,7 @@
 
 Every clip is decoded once (WAV in graph, padded/trimmed to one clip) into an int16 table in memory, when
 it fits. A batch is then one gather of shuffled row indices, and everything else runs on whole batches
-(time shift, gain, background noise, front end, SpecAugment): no per-example work is left, which is what
+(speed, time shift, gain, background noise, room and microphone, front end, SpecAugment): no per-example work is left, which is what
 makes tf.data slow. Random draws are stateless TF ops seeded from (seed, epoch, batch): the same seed
 gives the same batches, and epoch e's batches depend on nothing else.
 """
@@ -18,6 +18,7 @@ from absl import logging
 from kws import audio
 from kws import frontend
 from kws.data import augment
+from kws.data import recording
 from kws.data import speech_commands as sc
 
 
@@ -161,14 +162,23 @@ def _decode_all(paths: list[str], clip_samples: int) -> np.ndarray:
 
 
 def _train_batch(samples, is_silence, seed, features, config, noise):
+    """Speed -> time shift -> gain -> noise -> room and microphone (one FFT, noise included: it is
+    in the room and goes through the microphone too) -> clipping -> features -> SpecAugment."""
     s_shift, s_gain, s_noise, s_spec = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
+    # The recording-chain ops draw from a seed of their own, so the four above (and the batches of
+    # runs without those ops) are what they were before the ops existed.
+    s_speed, s_room = tf.unstack(tf.random.experimental.stateless_split(
+        tf.random.experimental.stateless_fold_in(seed, 1), 2))
+    samples = recording.random_speed(samples, config.speed_probability, config.speed_min,
+                                     config.speed_max, s_speed)
     shift = int(round(features.sample_rate_hz * config.time_shift_ms / 1000))
     block = augment.shift_block_samples(features.sample_rate_hz, features.clip_samples)
     samples = augment.time_shift(samples, shift, block, s_shift)
     samples = augment.random_gain(samples, config.gain_db, s_gain)
     if config.uses_noise:
         samples = augment.mix_noise(samples, is_silence, noise, config.background_frequency,
-                                    config.background_volume, s_noise)
+                                    config.background_volume, s_noise, config.snr_range_db)
+    samples = recording.reverb_and_eq(samples, config, features.sample_rate_hz, s_room)
     samples = tf.clip_by_value(samples, -1.0, 1.0)
     feats = frontend.compute_features(samples, features)
     return augment.spec_augment(feats, config, s_spec)
