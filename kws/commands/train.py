@@ -52,6 +52,35 @@ _TIME_MASKS = flags.DEFINE_integer("time_masks", 2, "SpecAugment time masks.")
 _TIME_MASK_MAX_FRAMES = flags.DEFINE_integer("time_mask_max_frames", 5, "Longest time mask.")
 _FREQ_MASKS = flags.DEFINE_integer("freq_masks", 2, "SpecAugment frequency masks.")
 _FREQ_MASK_MAX_BINS = flags.DEFINE_integer("freq_mask_max_bins", 2, "Widest frequency mask.")
+# Augmentation imitating a real recording (kws.data.recording); all off by default
+_BACKGROUND_LEVEL = flags.DEFINE_enum(
+    "background_level", "volume", list(augment.BACKGROUND_LEVELS), "volume: noise scaled by "
+    "U(0, --background_volume); snr: speech-to-noise ratio U(--background_snr_min_db, "
+    "--background_snr_max_db) per clip (_silence_ keeps the volume rule).")
+_BACKGROUND_SNR_MIN_DB = flags.DEFINE_float("background_snr_min_db", 0.0, "Lowest SNR (dB).")
+_BACKGROUND_SNR_MAX_DB = flags.DEFINE_float("background_snr_max_db", 20.0, "Highest SNR (dB).")
+_SPEED_PROBABILITY = flags.DEFINE_float("speed_probability", 0.0, "Share of clips resampled to "
+                                        "another speed (tempo and pitch), length kept.")
+_SPEED_MIN = flags.DEFINE_float("speed_min", 0.9, "Slowest speed factor.")
+_SPEED_MAX = flags.DEFINE_float("speed_max", 1.1, "Fastest speed factor.")
+_REVERB_PROBABILITY = flags.DEFINE_float("reverb_probability", 0.0, "Share of clips convolved "
+                                         "with a synthetic room impulse response.")
+_REVERB_RT60_MIN_S = flags.DEFINE_float("reverb_rt60_min_s", 0.15, "Shortest RT60 (s).")
+_REVERB_RT60_MAX_S = flags.DEFINE_float("reverb_rt60_max_s", 0.8, "Longest RT60 (s).")
+_REVERB_DRR_MIN_DB = flags.DEFINE_float("reverb_drr_min_db", 0.0,
+                                        "Lowest direct-to-reverberant ratio (dB).")
+_REVERB_DRR_MAX_DB = flags.DEFINE_float("reverb_drr_max_db", 15.0,
+                                        "Highest direct-to-reverberant ratio (dB).")
+_EQ_PROBABILITY = flags.DEFINE_float("eq_probability", 0.0, "Share of clips given a random "
+                                     "microphone response (low-pass, high-pass, tilt, peak).")
+_EQ_LOWPASS_MIN_HZ = flags.DEFINE_float("eq_lowpass_min_hz", 3000.0, "Lowest low-pass cutoff.")
+_EQ_LOWPASS_MAX_HZ = flags.DEFINE_float("eq_lowpass_max_hz", 8000.0, "Highest low-pass cutoff.")
+_EQ_HIGHPASS_MIN_HZ = flags.DEFINE_float("eq_highpass_min_hz", 50.0, "Lowest high-pass cutoff.")
+_EQ_HIGHPASS_MAX_HZ = flags.DEFINE_float("eq_highpass_max_hz", 400.0,
+                                         "Highest high-pass cutoff.")
+_EQ_TILT_DB_PER_OCTAVE = flags.DEFINE_float("eq_tilt_db_per_octave", 2.0,
+                                            "Largest spectral tilt (+- dB/octave, 0 at 1 kHz).")
+_EQ_PEAK_DB = flags.DEFINE_float("eq_peak_db", 6.0, "Largest EQ peak or dip (+- dB).")
 # Features
 _FEATURE_TYPE = flags.DEFINE_enum("feature_type", "mfcc", list(frontend.FEATURE_TYPES), "Front end.")
 _WINDOW_SIZE_MS = flags.DEFINE_float("window_size_ms", 30.0, "STFT window.")
@@ -120,7 +149,19 @@ def build_config() -> tc.TrainConfig:
             time_shift_ms=_TIME_SHIFT_MS.value, background_frequency=_BACKGROUND_FREQUENCY.value,
             background_volume=_BACKGROUND_VOLUME.value, gain_db=_GAIN_DB.value,
             time_masks=_TIME_MASKS.value, time_mask_max_frames=_TIME_MASK_MAX_FRAMES.value,
-            freq_masks=_FREQ_MASKS.value, freq_mask_max_bins=_FREQ_MASK_MAX_BINS.value),
+            freq_masks=_FREQ_MASKS.value, freq_mask_max_bins=_FREQ_MASK_MAX_BINS.value,
+            background_level=_BACKGROUND_LEVEL.value,
+            background_snr_min_db=_BACKGROUND_SNR_MIN_DB.value,
+            background_snr_max_db=_BACKGROUND_SNR_MAX_DB.value,
+            speed_probability=_SPEED_PROBABILITY.value, speed_min=_SPEED_MIN.value,
+            speed_max=_SPEED_MAX.value, reverb_probability=_REVERB_PROBABILITY.value,
+            reverb_rt60_min_s=_REVERB_RT60_MIN_S.value, reverb_rt60_max_s=_REVERB_RT60_MAX_S.value,
+            reverb_drr_min_db=_REVERB_DRR_MIN_DB.value, reverb_drr_max_db=_REVERB_DRR_MAX_DB.value,
+            eq_probability=_EQ_PROBABILITY.value, eq_lowpass_min_hz=_EQ_LOWPASS_MIN_HZ.value,
+            eq_lowpass_max_hz=_EQ_LOWPASS_MAX_HZ.value,
+            eq_highpass_min_hz=_EQ_HIGHPASS_MIN_HZ.value,
+            eq_highpass_max_hz=_EQ_HIGHPASS_MAX_HZ.value,
+            eq_tilt_db_per_octave=_EQ_TILT_DB_PER_OCTAVE.value, eq_peak_db=_EQ_PEAK_DB.value),
         pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value, seed=_SEED.value),
         model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
                           width=_WIDTH.value, dropout=_DROPOUT.value,
