@@ -37,6 +37,7 @@ setup(
             "kws-eval=kws.cli:evaluate",
             "kws-export=kws.export.cli:run",
             "kws-infer=kws.device.cli:run",
+            "kws-stream-eval=kws.stream_eval.cli:run",
         ],
     },
 )

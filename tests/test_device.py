@@ -23,6 +23,7 @@ import pytest
 from kws import audio
 from kws.device import infer
 from kws.device import model as dm
+from kws.device import stream
 from kws.device import wav
 from kws.export import demo
 
@@ -93,9 +94,9 @@ def _write_pcm(path, samples, rate, channels=1, width=2):
     return path
 
 
-@pytest.mark.parametrize("variant", ["int8", "float"])
+@pytest.mark.parametrize("variant", ["int8", "float", "stream_int8", "stream_float"])
 def test_recognises_the_demo_words(export_dir, variant):
-    m = dm.KeywordModel(str(export_dir), variant)
+    m = dm.load_model(str(export_dir), variant)
     assert m.sample_rate_hz == RATE and m.clip_samples == RATE
     for i, word in enumerate(demo.DEMO_KEYWORDS):
         for start, pitch in ((0.15, 0.97), (0.4, 1.03)):
@@ -212,6 +213,71 @@ def test_unusable_wav_files_are_refused(model, tmp_path, content, message):
     with pytest.raises(wav.AudioInputError if content == "no_frames" else audio.AudioFileError,
                        match=message):
         infer.run_file(model, str(path), infer.InferOptions())
+
+
+def test_streaming_model_equals_the_window_model_on_the_same_audio(export_dir):
+    window = dm.KeywordModel(str(export_dir), "float")
+    stateful = dm.StreamingKeywordModel(str(export_dir), "stream_float")
+    hop = stateful.hop_samples
+    assert hop == 2 * 320  # DS-CNN's time stride 2 x the 20 ms frame stride
+    for i, word in enumerate(demo.DEMO_KEYWORDS):  # whole clips, each from a fresh state
+        clip = _word(word, 0.2 + 0.1 * i, seed=i)
+        np.testing.assert_allclose(stateful.predict(clip), window.predict(clip), atol=1e-4)
+    # Over a stream: after S samples the state holds the frames of the window model's clip
+    # x[S - 15840 : S + 160] (a window model leaves its last 160 samples unused).
+    x = _recording([("alpha", 1.0), ("gamma", 2.4)], seconds=4.0)
+    times, posteriors = stream.model_posteriors(stateful, x)
+    assert np.allclose(np.diff(times), 1000 * hop / RATE)
+    checked = 0
+    for t, p in zip(times, posteriors):
+        end = int(round(t * RATE / 1000))
+        if end + 160 <= len(x) and end % (5 * hop) == 0:
+            np.testing.assert_allclose(p, window.predict(x[end - 15840:end + 160]), atol=1e-4)
+            checked += 1
+    assert checked >= 4
+
+
+def test_long_recording_is_streamed_with_the_stateful_model(export_dir, tmp_path):
+    events = [("alpha", 1.0), ("delta", 2.6), ("gamma", 4.0), ("gamma", 5.6)]
+    path = tmp_path / "long.wav"
+    audio.write_wav(str(path), _recording(events, seconds=7.5), RATE)
+    m = dm.load_model(str(export_dir), "stream_int8")
+    result = infer.run_file(m, str(path), infer.InferOptions())
+    found = [(d.label, d.time_ms / 1000) for d in result.detections]
+    assert [label for label, _ in found] == ["alpha", "gamma", "gamma"], found
+    done = _run_infer(export_dir, "--variant=stream_int8", str(path))
+    assert done.returncode == 0, done.stderr
+    assert "3 detection(s)" in done.stdout and done.stdout.count("gamma") == 2
+
+
+@pytest.mark.parametrize("breakage,message", [
+    ("no_stream_model", r"stream_int8.tflite is missing: this export has no streaming models"),
+    ("no_spec", r"streaming.json is missing"),
+    ("bad_spec", r"streaming.json: not a streaming spec"),
+    ("other_hop", r"input is \[1, 640\], streaming.json says float32 \[1, 320\]"),
+    ("unknown_state", r"missing: conv9_state"),
+    ("window_model", r"missing: audio, audio_state"),
+])
+def test_refuses_broken_streaming_exports(export_dir, tmp_path, breakage, message):
+    folder = _broken_copy(export_dir, tmp_path)
+    spec_file = folder / dm.STREAMING_FILE
+    spec = json.loads(spec_file.read_text())
+    if breakage == "no_stream_model":
+        (folder / dm.STREAM_INT8_MODEL).unlink()
+    elif breakage == "no_spec":
+        spec_file.unlink()
+    elif breakage == "bad_spec":
+        del spec["state_outputs"]
+        spec_file.write_text(json.dumps(spec))
+    elif breakage == "other_hop":
+        spec_file.write_text(json.dumps({**spec, "hop_samples": 320}))
+    elif breakage == "unknown_state":
+        spec_file.write_text(json.dumps({**spec, "state_inputs": ["conv9_state"]
+                                         + spec["state_inputs"][1:]}))
+    elif breakage == "window_model":
+        shutil.copyfile(folder / dm.INT8_MODEL, folder / dm.STREAM_INT8_MODEL)
+    with pytest.raises(dm.ModelFolderError, match=message):
+        dm.load_model(str(folder), "stream_int8")
 
 
 def test_long_recording_is_streamed_into_detections(model, tmp_path):

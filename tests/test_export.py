@@ -26,6 +26,7 @@ from kws.export import exporter
 from kws.export import measure
 from kws.export import report as rp
 from kws.export import runner
+from kws.export import streaming
 from kws.export import tflite
 from kws.training import checkpoint as ckpt
 
@@ -194,6 +195,82 @@ def test_models_use_builtin_ops_and_the_features_model_runs_on_tflite_micro(demo
         measure.tflm_run(model, list(q[:1]), arena_size=arena // 2)
 
 
+def test_streaming_models_match_the_window_model_within_the_gates(demo_export):
+    d = demo_export
+    section = d["report"]["streaming"]
+    assert all(g["passed"] for g in section["gates"].values()), section["gates"]
+    for key, name in streaming.STREAM_FILES.items():
+        ops = _ops_with_output_types(_read(d["out"] / name))
+        assert not [n for n, _ in ops if n.startswith("Flex") or n in ("CUSTOM", "DELEGATE")]
+        assert list(measure.op_names(_read(d["out"] / name))) == section["models"][key]["ops"]
+    # Recomputed here on the test split: the device's streaming models, each clip streamed
+    # from a fresh state, against the Keras window model.
+    models = {v: dm.StreamingKeywordModel(str(d["out"]), v) for v in ("stream_float", "stream_int8")}
+    right = {"keras": 0, **{v: 0 for v in models}}
+    total, max_diff = 0, 0.0
+    for waves, y in clips.waveform_batches(d["index"], "test", d["config"].features,
+                                           d["config"].pipeline, d["noise"]):
+        keras_probs = d["body"](tflite.compute_features_batched(waves, d["config"].features),
+                                training=False).numpy()
+        right["keras"] += int(np.sum(np.argmax(keras_probs, -1) == y))
+        for variant, m in models.items():
+            probs = np.stack([m.predict(w) for w in waves])
+            right[variant] += int(np.sum(np.argmax(probs, -1) == y))
+            if variant == "stream_float":
+                max_diff = max(max_diff, float(np.abs(probs - keras_probs).max()))
+        total += len(y)
+    assert total == section["test"]["examples"]
+    assert max_diff <= streaming.FLOAT_PARITY_ATOL
+    assert right["keras"] - right["stream_int8"] <= 0.005 * total
+
+
+def test_streaming_features_model_runs_call_by_call_on_tflite_micro(demo_export):
+    """TFLM and LiteRT step the int8 features-in streaming model over the same 30 calls, each
+    feeding its own states back; their probabilities stay within a few int8 levels."""
+    from tflite_micro.python.tflite_micro import runtime  # pylint: disable=import-outside-toplevel
+
+    folder = demo_export["out"]
+    model = _read(folder / dm.STREAM_FEATURES_INT8_MODEL)
+    lite = Interpreter(model_content=model)
+    lite.allocate_tensors()
+    inputs, outputs = lite.get_input_details(), lite.get_output_details()
+    signature = lite.get_signature_runner()
+    by_index = {d["index"]: i for i, d in enumerate(inputs)}
+    out_by_index = {d["index"]: i for i, d in enumerate(outputs)}
+    sig_in = {k: by_index[v["index"]] for k, v in signature.get_input_details().items()}
+    sig_out = {k: out_by_index[v["index"]] for k, v in signature.get_output_details().items()}
+    del signature  # a live signature runner would block invoke() ("reference to internal data")
+    spec = dm.StreamSpec.read(str(folder))
+    # The states of the waveform model less its audio state, outputs numbered from 1 again.
+    states = [(sig_in[name], sig_out[f"output_{i}"])
+              for i, name in enumerate(spec.state_inputs[1:], start=1)]
+    micro = runtime.Interpreter.from_bytes(model)
+    rng = np.random.default_rng(0)
+    values_lite = {i: np.full(inputs[i]["shape"], inputs[i]["quantization"][1], np.int8)
+                   for i, _ in states}
+    values_micro = {i: v.copy() for i, v in values_lite.items()}
+    features_at = sig_in["features"]
+    worst = 0
+    for _ in range(30):
+        x = rng.integers(-128, 128, inputs[features_at]["shape"]).astype(np.int8)
+        lite.set_tensor(inputs[features_at]["index"], x)
+        micro.set_input(x, features_at)
+        for i, _ in states:
+            lite.set_tensor(inputs[i]["index"], values_lite[i])
+            micro.set_input(values_micro[i], i)
+        lite.invoke()
+        micro.invoke()
+        for i, o in states:
+            values_lite[i] = lite.get_tensor(outputs[o]["index"])
+            values_micro[i] = micro.get_output(o)
+        p_lite = lite.get_tensor(outputs[sig_out["output_0"]]["index"]).astype(int)
+        p_micro = micro.get_output(sig_out["output_0"]).astype(int)
+        worst = max(worst, int(np.abs(p_lite - p_micro).max()))
+    assert worst <= 4
+    arena = demo_export["report"]["streaming"]["models"]["stream_features_int8"]
+    assert 1000 < arena["tflm_arena_bytes"] < 100_000
+
+
 def test_calibration_draws_from_the_training_split_only(demo_export):
     index = demo_export["index"]
     picked = clips.calibration_index(index, 40, seed=3)
@@ -298,7 +375,8 @@ def test_export_command(demo_export, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted([
         dm.FLOAT_MODEL, dm.INT8_MODEL, dm.FEATURES_INT8_MODEL, dm.LABELS_FILE, dm.FRONTEND_FILE,
         c_array.MODEL_DATA_CC, c_array.MODEL_DATA_H, c_array.MODEL_SETTINGS_H,
-        exporter.REPORT_FILE])
+        exporter.REPORT_FILE, *streaming.STREAM_FILES.values(), dm.STREAMING_FILE])
+    assert "streaming gates on test: float_parity_max_abs" in done.stdout
     done = subprocess.run(command[:3] + [f"--workdir={tmp_path / 'nothing'}",
                                          f"--output_dir={out}"],
                           capture_output=True, text=True, check=False, cwd=REPO_ROOT)

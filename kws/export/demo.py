@@ -53,12 +53,12 @@ def write_tone_dataset(root: str, speakers: int = 60, seed: int = 7) -> str:
     return root
 
 
-DEMO_MODELS = ("tiny_conv", "ds_cnn")
+DEMO_MODELS = ("ds_cnn", "tiny_conv")
 
 
-def demo_train_config(data_dir: str, epochs: int = 12, model: str = "tiny_conv"):
-    """The TrainConfig of the demo: tiny_conv on MFCCs (no batch norm: it learns in few steps), or
-    a streamable DS-CNN-S (``model='ds_cnn'``), whose export has stateful streaming models too."""
+def demo_train_config(data_dir: str, epochs: int = 12, model: str = "ds_cnn"):
+    """The TrainConfig of the demo: a streamable DS-CNN-S on MFCCs, whose export has stateful
+    streaming models too, or tiny_conv (window only)."""
     if model not in DEMO_MODELS:
         raise ValueError(f"unknown demo model {model!r}; valid: {', '.join(DEMO_MODELS)}")
     # pylint: disable=import-outside-toplevel
@@ -79,7 +79,7 @@ def demo_train_config(data_dir: str, epochs: int = 12, model: str = "tiny_conv")
 
 def make_demo_export(workdir: str, output_dir: str, epochs: int = 12, speakers: int = 60,
                      calibration_clips: int = 200, latency_runs: int = 50,
-                     model: str = "tiny_conv") -> dict:
+                     model: str = "ds_cnn") -> dict:
     """Generates the tone data under ``workdir``/data, trains in ``workdir``/run, exports to
     ``output_dir``; returns the export report. Reruns reuse the data and the finished run."""
     # pylint: disable=import-outside-toplevel

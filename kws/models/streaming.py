@@ -170,7 +170,12 @@ def to_streaming(window: keras.Model, config, input_shape: tuple[int, int]) -> k
         except ValueError:
             missing.append(layer.name)
             continue
-        layer.set_weights(source.get_weights())
+        try:
+            layer.set_weights(source.get_weights())
+        except ValueError as e:
+            raise UserError(f"the streaming form of {window.name} does not match the trained "
+                            f"model at layer {layer.name} ({e}); was it built from another "
+                            "config?") from e
         if isinstance(layer, layers.Normalization):
             layer.finalize_state()  # its mean/variance are derived from the weights set above
     trained = {layer.name for layer in window.layers if layer.weights}
