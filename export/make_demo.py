@@ -1,4 +1,4 @@
-"""Trains and exports the tone demo (kws.export.demo): an export folder in about a minute, no data.
+"""Trains and exports the tone demo (kws.export.demo): an export folder in a minute or two, no data.
 
     python export/make_demo.py --workdir=/tmp/kws_demo --output_dir=/tmp/kws_demo/export
 
@@ -19,6 +19,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Where the tone data and the run
                                required=True)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Export folder to write.", required=True)
 _EPOCHS = flags.DEFINE_integer("epochs", 12, "Training epochs.", lower_bound=1)
+_MODEL = flags.DEFINE_enum("model", "ds_cnn", ["ds_cnn", "tiny_conv"], "ds_cnn: streamable "
+                           "DS-CNN-S (the export has streaming models too); tiny_conv: window only.")
 
 
 def main(argv: list[str]) -> None:
@@ -30,7 +32,8 @@ def main(argv: list[str]) -> None:
     from kws.export import demo  # pylint: disable=g-import-not-at-top
     from kws.export import report  # pylint: disable=g-import-not-at-top
 
-    result = demo.make_demo_export(_WORKDIR.value, _OUTPUT_DIR.value, epochs=_EPOCHS.value)
+    result = demo.make_demo_export(_WORKDIR.value, _OUTPUT_DIR.value, epochs=_EPOCHS.value,
+                                   model=_MODEL.value)
     print(report.format_table(result))
     print(f"wrote {os.path.abspath(_OUTPUT_DIR.value)}")
 

@@ -203,6 +203,17 @@ def test_streaming_models_match_the_window_model_within_the_gates(demo_export):
         ops = _ops_with_output_types(_read(d["out"] / name))
         assert not [n for n, _ in ops if n.startswith("Flex") or n in ("CUSTOM", "DELEGATE")]
         assert list(measure.op_names(_read(d["out"] / name))) == section["models"][key]["ops"]
+    # The audio kept between calls stays float in the int8 model (8-bit audio would cost accuracy).
+    spec = dm.StreamSpec.read(str(d["out"]))
+    lite = Interpreter(model_path=str(d["out"] / dm.STREAM_INT8_MODEL))
+    signature = lite.get_signature_runner()
+    audio_in = signature.get_input_details()["audio_state"]
+    audio_out = signature.get_output_details()[
+        spec.state_outputs[spec.state_inputs.index("audio_state")]]
+    del signature
+    producer = [op["op_name"] for op in lite._get_ops_details()  # pylint: disable=protected-access
+                if audio_out["index"] in list(op["outputs"])]
+    assert audio_in["dtype"] == audio_out["dtype"] == np.float32 and producer == ["STRIDED_SLICE"]
     # Recomputed here on the test split: the device's streaming models, each clip streamed
     # from a fresh state, against the Keras window model.
     models = {v: dm.StreamingKeywordModel(str(d["out"]), v) for v in ("stream_float", "stream_int8")}

@@ -124,9 +124,22 @@ def _dict_dataset(samples: list[dict[str, np.ndarray]]):
     return generate
 
 
-def convert_stream_int8(model: keras.Model, samples: list[dict[str, np.ndarray]]) -> bytes:
-    """The waveform-in streaming model with the front end and feature_norm float, the rest int8."""
-    keep_float = tflite.float_part_tensors(tflite.convert_float(model))
+def _output_tensor_name(model: bytes, signature_output: str) -> str:
+    """The tensor name of a serving-signature output of a converted model."""
+    interpreter = Interpreter(model_content=model)
+    index = interpreter.get_signature_runner().get_output_details()[signature_output]["index"]
+    return interpreter._get_tensor_details(index, 0)["name"]  # pylint: disable=protected-access
+
+
+def convert_stream_int8(model: keras.Model, samples: list[dict[str, np.ndarray]],
+                        spec: device_model.StreamSpec) -> bytes:
+    """The waveform-in streaming model with the front end, its audio state and feature_norm float,
+    the rest int8. (The next audio state is a graph output, named as one, not by its layer: it is
+    kept float by name, else the audio between calls would be quantized to 8 bits.)"""
+    float_model = tflite.convert_float(model)
+    audio_state_out = spec.state_outputs[spec.state_inputs.index(AUDIO_STATE)]
+    keep_float = (tflite.float_part_tensors(float_model)
+                  + [_output_tensor_name(float_model, audio_state_out)])
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _dict_dataset(samples)
@@ -201,7 +214,7 @@ def export_streaming(body: keras.Model, train_config, calibration: np.ndarray, t
     model, network, spec = waveform_stream_model(body, train_config.model, features)
     models = {"stream_float": tflite.convert_float(model)}
     samples = calibration_inputs(models["stream_float"], spec, calibration)
-    models["stream_int8"] = convert_stream_int8(model, samples)
+    models["stream_int8"] = convert_stream_int8(model, samples, spec)
     models["stream_features_int8"] = convert_stream_features_int8(
         network, features_calibration(network, samples, features))
     for key, data in models.items():
