@@ -9,10 +9,9 @@ the front end's share (waveform-in minus features-in); the TFLite Micro arena of
 features model; accuracy of Keras / float / int8 / int8 features-in from the export report.
 
 The peer (../shared/peers/mlperf_tiny_kws_ref) is timed and arena-measured in the same run, and
-scored with its own features, computed as its README describes (peak-normalised clip, then an MFCC
-that kws.frontend computes with the peer's parameters): on every clip of --peer_data_dir, and on
-the test split of each export whose labels are the peer's twelve (the same clips as that export's
-figures).
+scored with its own features (mlperf_ref.py: peak-normalised clip, then an MFCC that kws.frontend
+computes with the peer's parameters): on every clip of --peer_data_dir, and on the test split of
+each export whose labels are the peer's twelve (the same clips as that export's figures).
 
 Latency: every model is timed in turn, --rounds times; each round's figure is the median of --runs
 invokes, and the lowest round is reported (the machine is shared: the least disturbed round).
@@ -23,71 +22,27 @@ from __future__ import annotations
 import json
 import os
 
-import numpy as np
 from absl import app
 from absl import flags
 from absl import logging
 
-from kws import frontend
+import mlperf_ref  # beside this script (benchmarks/ is sys.path[0] when it runs)
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
-from kws.export import clips
 from kws.export import exporter
 from kws.export import measure
-from kws.export import runner
 from kws.export import tflite
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_SHARED = os.path.join(os.path.dirname(_REPO), "shared")
-
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", None, "kws-export output folders.", required=True)
-_PEER_MODEL = flags.DEFINE_string(
-    "peer_model", os.path.join(_SHARED, "peers", "mlperf_tiny_kws_ref", "kws_ref_model.tflite"),
-    "The MLPerf Tiny KWS reference model.")
+_PEER_MODEL = flags.DEFINE_string("peer_model", mlperf_ref.MODEL_PATH,
+                                  "The MLPerf Tiny KWS reference model.")
 _PEER_DATA_DIR = flags.DEFINE_string(
-    "peer_data_dir", os.path.join(_SHARED, "data", "speech_commands_test_v0.02_dev"),
+    "peer_data_dir", mlperf_ref.DATA_DIR,
     "A 12-class folder tree (the peer's labels) scored whole with the peer.")
 _RUNS = flags.DEFINE_integer("runs", 300, "Invokes per latency measurement.", lower_bound=1)
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Latency rounds (lowest median reported).",
                                lower_bound=1)
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the figures to this JSON file.")
-
-PEER_LABELS = ("down", "go", "left", "no", "off", "on", "right", "stop", "up", "yes", "_silence_",
-               "_unknown_")
-PEER_FEATURES = frontend.FrontendConfig(
-    feature_type="mfcc", window_size_ms=30.0, window_stride_ms=20.0, fft_length=512,
-    num_mel_bins=40, lower_edge_hz=20.0, upper_edge_hz=4000.0, num_mfcc=10, log_floor=1e-6)
-
-
-def peer_features(waveforms: np.ndarray) -> np.ndarray:
-    """The peer's MFCC [n, 49, 10] of clips [n, 16000]: each clip divided by its maximum sample
-    (not the maximum absolute value, as its training code does; left as is when that is <= 0)."""
-    peak = waveforms.max(axis=1, keepdims=True)
-    normalised = np.where(peak > 0, waveforms / np.where(peak > 0, peak, 1), waveforms)
-    return tflite.compute_features_batched(normalised.astype(np.float32), PEER_FEATURES)
-
-
-def peer_accuracy(peer: bytes, index: sc.DatasetIndex, split: str, noise) -> dict:
-    """Top-1 of the peer on ``split`` of ``index`` (labels mapped by name)."""
-    classifier = runner.TfliteClassifier(peer)
-    to_peer = np.array([PEER_LABELS.index(label) for label in index.labels])
-    correct = total = 0
-    config = pl.PipelineConfig(batch_size=200)
-    for waves, y in clips.waveform_batches(index, split, PEER_FEATURES, config, noise):
-        predicted = np.argmax(classifier.predict(peer_features(waves)[..., None]), -1)
-        correct += int(np.sum(predicted == to_peer[y]))
-        total += len(y)
-    return {"accuracy": correct / total, "examples": total}
-
-
-def _whole_folder(folder: str) -> sc.DatasetIndex:
-    data = sc.DataConfig(data_dir=folder, label_mode="keywords", validation_percentage=0,
-                         testing_percentage=0)
-    index = sc.index_dataset(data)
-    return sc.DatasetIndex(labels=index.labels, noise_files=index.noise_files, skipped=(),
-                           splits={"train": (), "validation": (), "test": tuple(
-                               e for s in sc.SPLITS for e in index.splits[s])})
-
 
 def _read(path: str) -> bytes:
     with open(path, "rb") as f:
@@ -124,10 +79,10 @@ def main(argv: list[str]) -> None:
     results = {"peer": {"bytes": len(peer), "latency_us": latency["peer/features_int8"],
                         "tflm_arena_bytes": measure.tflm_arena_bytes(peer), "ops": list(
                             measure.op_names(peer))}}
-    whole = _whole_folder(_PEER_DATA_DIR.value)
+    whole = mlperf_ref.whole_folder(_PEER_DATA_DIR.value)
     noise = pl.load_noise(whole, 16000, 16000)
-    results["peer"][os.path.basename(_PEER_DATA_DIR.value)] = peer_accuracy(peer, whole, "test",
-                                                                            noise)
+    results["peer"][os.path.basename(_PEER_DATA_DIR.value)] = mlperf_ref.accuracy(
+        peer, whole, "test", noise)
     for name, (folder, report, files) in exports.items():
         row = {"labels": report["labels"], "bytes": {k: len(m) for k, m in files.items()},
                "latency_us": {k: latency[f"{name}/{k}"] for k in files},
@@ -137,11 +92,11 @@ def main(argv: list[str]) -> None:
                                         for split, ev in report["evaluations"].items()}}
         row["frontend_us"] = {k: row["latency_us"][k] - row["latency_us"][f"features_{k}"]
                               for k in ("float", "int8")}
-        if set(report["labels"]) == set(PEER_LABELS):
+        if set(report["labels"]) == set(mlperf_ref.LABELS):
             config, _, _ = exporter.load_run(report["workdir"], report["checkpoint"])
             index = sc.index_dataset(config.data)
             run_noise = pl.load_noise(index, 16000, 16000)
-            row["peer_on_same_test_split"] = peer_accuracy(peer, index, "test", run_noise)
+            row["peer_on_same_test_split"] = mlperf_ref.accuracy(peer, index, "test", run_noise)
         results[name] = row
     print(format_results(results))
     if _OUTPUT.value:

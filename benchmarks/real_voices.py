@@ -1,28 +1,52 @@
-"""12-class accuracy on real voices: train on synthetic speech + some real speakers, test on the others.
+r"""12-class accuracy on real voices: train on synthetic speech + some real speakers, test on the others,
+with the MLPerf Tiny KWS reference scored on the very same clips in the same run.
 
+    # train (resumable) into <workdir>/run, then score: one row of an ablation per command
     python benchmarks/real_voices.py --real_dir=../shared/data/speech_commands_test_v0.02_dev \
-        --noise_dir=../shared/data/_background_noise_ --workdir=runs/real_voices
+        --noise_dir=../shared/data/_background_noise_ --workdir=runs/rv_reverb --reverb_probability=0.5
+    # score without training: <workdir>/run if it has a checkpoint, plus --run_dirs / --export_dirs
+    python benchmarks/real_voices.py --real_dir=... --workdir=runs/real_voices --score_only \
+        --export_dirs=runs/real_voices/export
 
 Builds a merged Speech Commands tree (links, nothing copied) from the synthetic default dataset and the
 real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them join the
 training split, the rest form the test split (so test speakers are never heard). Real `_unknown_` clips
 go to their word's folder; real `_silence_` clips stay `_silence_`. Validation: the synthetic dataset's
-held-out voices. Then trains with kws-train's defaults (or the flags here) and reports test accuracy, which
-is accuracy on real speakers the model never heard.
+held-out voices. Trains with kws-train's defaults, the flags here, and any augmentation flag of
+kws-train (--reverb_probability, --background_level=snr, ...: every kws.data.augment.AugmentConfig
+field, same names and defaults).
+
+The table: the reference (int8, its own features; mlperf_ref.py) on the held-out clips and on every
+clip of --real_dir; each kws model on the held-out clips as Keras (float) and int8 (features in:
+converted here from a run's best checkpoint with kws-export's calibration, or an export folder's
+model_features_int8.tflite; an export's waveform-in int8 model too). A scored run must not have heard
+any held-out speaker in training or validation; that is checked.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
+import sys
 
-from absl import app
+import numpy as np
 from absl import flags
+from absl import logging
 
+import mlperf_ref  # beside this script (benchmarks/ is sys.path[0] when it runs)
+from kws import cli
 from kws import frontend
+from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
 from kws.data import synth
+from kws.errors import UserError
+from kws.export import clips
+from kws.export import exporter
+from kws.export import runner
+from kws.export import tflite
 from kws.models.config import ModelConfig
 from kws.training import config as tc
 from kws.training import trainer
@@ -31,12 +55,34 @@ _REAL_DIR = flags.DEFINE_string("real_dir", None, "Real clips (12-class layout).
 _NOISE_DIR = flags.DEFINE_string("noise_dir", "", "Real background noise to add to the synthetic noise.")
 _SYNTH_DIR = flags.DEFINE_string("synth_dir", os.path.expanduser("~/.cache/kws/synthetic"),
                                  "The synthetic default dataset (generated if missing).")
-_WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory.")
+_WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory: merged_data/ "
+                               "and the training run in run/.")
 _REAL_TRAIN_PERCENTAGE = flags.DEFINE_float("real_train_percentage", 50.0,
                                             "Share of real speakers used for training.")
 _EPOCHS = flags.DEFINE_integer("epochs", 60, "Epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 50, "Batch size.")
 _MODEL = flags.DEFINE_string("model", "ds_cnn", "Model family.")
+_SCORE_ONLY = flags.DEFINE_bool("score_only", False, "Do not train: score <workdir>/run (when it "
+                                "has a best checkpoint), --run_dirs and --export_dirs.")
+_RUN_DIRS = flags.DEFINE_list("run_dirs", [], "More kws-train working directories to score.")
+_EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "kws-export folders to score.")
+_PEER_MODEL = flags.DEFINE_string("peer_model", mlperf_ref.MODEL_PATH,
+                                  "The MLPerf Tiny KWS reference model.")
+_OUTPUT = flags.DEFINE_string("output", "", "Also write the table's rows to this JSON file.")
+
+
+def _augment_flags() -> dict:
+    """One flag per AugmentConfig field, named and defaulted as the field (as kws-train's are)."""
+    define = {float: flags.DEFINE_float, int: flags.DEFINE_integer, str: flags.DEFINE_string}
+    return {field.name: define[type(field.default)](
+        field.name, field.default, f"Training augmentation (kws-train --{field.name}).")
+        for field in dataclasses.fields(augment.AugmentConfig)}
+
+
+_AUGMENT = _augment_flags()
+CALIBRATION_CLIPS = 400
+"""Training clips that calibrate int8 quantization of a run without an export (kws-export's default;
+seed 0 as there)."""
 
 
 def _link(src: str, dst: str) -> None:
@@ -94,22 +140,144 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
     return {k: len(v) for k, v in speakers.items()}
 
 
-def main(argv):
-    del argv
-    synth_dir = synth.ensure_default_dataset(_SYNTH_DIR.value)
-    merged = os.path.join(_WORKDIR.value, "merged_data")
-    speakers = build_merged_tree(synth_dir, _REAL_DIR.value, _NOISE_DIR.value, merged,
-                                 _REAL_TRAIN_PERCENTAGE.value)
+def real_speakers(examples, real_dir: str) -> set[str]:
+    """Speakers of the examples that are (links to) clips of ``real_dir``, _silence_ left out."""
+    root = os.path.realpath(real_dir) + os.sep
+    return {sc.speaker_id(os.path.basename(os.path.realpath(e.path))) for e in examples
+            if e.path and e.label != sc.SILENCE_LABEL and os.path.realpath(e.path).startswith(root)}
+
+
+def _row(model: str, examples, real_dir: str, truth, predicted, int8_bytes: int | None) -> dict:
+    return {"model": model, "clips": int(len(truth)),
+            "speakers": len(real_speakers(examples, real_dir)),
+            "accuracy": float(np.mean(np.asarray(truth) == np.asarray(predicted))),
+            "int8_bytes": int8_bytes}
+
+
+def score_kws(name: str, workdir: str, checkpoint: str, export_dir: str | None,
+              held_out: sc.DatasetIndex, real_dir: str) -> list[dict]:
+    """Rows of one kws model (Keras float, int8 features in, and an export's int8 waveform in) on
+    the held-out test split, after checking that its run never heard a held-out speaker."""
+    config, labels, body = exporter.load_run(workdir, checkpoint)
+    if tuple(labels) != held_out.labels:
+        raise UserError(f"{workdir} was trained on labels {list(labels)}; the held-out clips "
+                        f"have {list(held_out.labels)}")
+    run_index = sc.index_dataset(config.data)
+    heard = real_speakers(run_index.splits["train"] + run_index.splits["validation"], real_dir)
+    both = heard & real_speakers(held_out.splits["test"], real_dir)
+    if both:
+        raise UserError(f"{workdir} heard {len(both)} of the held-out speakers in training or "
+                        f"validation (e.g. {sorted(both)[:3]}); score a run trained by this script "
+                        "with the same --real_train_percentage")
+    features, clip = config.features, config.features.clip_samples
+    noise = pl.load_noise(held_out, clip, config.data.sample_rate_hz)
+    truth, feats = [], []
+    for x, y in pl.make_dataset(held_out, "test", features, config.pipeline, noise=noise):
+        truth.append(y.numpy())
+        feats.append(x.numpy())
+    truth, feats = np.concatenate(truth), np.concatenate(feats)
+    tests = held_out.splits["test"]
+    keras_predicted = np.argmax(body.predict(feats, batch_size=500, verbose=0), -1)
+    rows = [_row(f"{name} (Keras float)", tests, real_dir, truth, keras_predicted, None)]
+    if export_dir:
+        int8 = _read(os.path.join(export_dir, "model_features_int8.tflite"))
+    else:
+        run_noise = pl.load_noise(run_index, clip, config.data.sample_rate_hz)
+        calibration = clips.calibration_waveforms(run_index, CALIBRATION_CLIPS, 0, features,
+                                                  config.pipeline, run_noise)
+        int8 = tflite.convert_features_int8(
+            tflite.features_model(body), tflite.compute_features_batched(calibration, features))
+    predicted = np.argmax(runner.TfliteClassifier(int8).predict(feats), -1)
+    rows.append(_row(f"{name} (int8, features in)", tests, real_dir, truth, predicted, len(int8)))
+    if export_dir:
+        waveform_int8 = _read(os.path.join(export_dir, "model_int8.tflite"))
+        waves = np.concatenate([w for w, _ in clips.waveform_batches(
+            held_out, "test", features, config.pipeline, noise)])
+        predicted = np.argmax(runner.TfliteClassifier(waveform_int8).predict(waves), -1)
+        rows.append(_row(f"{name} (int8, waveform in)", tests, real_dir, truth, predicted,
+                         len(waveform_int8)))
+    return rows
+
+
+def score_reference(model: bytes, held_out: sc.DatasetIndex, real_dir: str) -> list[dict]:
+    """The reference on the held-out clips and on every clip of ``real_dir``."""
+    rows = []
+    whole = mlperf_ref.whole_folder(real_dir)
+    for label, index in (("held-out clips", held_out), (f"all of {os.path.basename(real_dir)}",
+                                                         whole)):
+        noise = pl.load_noise(index, mlperf_ref.FEATURES.clip_samples,
+                              mlperf_ref.FEATURES.sample_rate_hz)
+        truth, predicted = mlperf_ref.predict(model, index, "test", noise)
+        rows.append(_row(f"MLPerf Tiny reference, {label}", index.splits["test"], real_dir,
+                         truth, predicted, len(model)))
+    return rows
+
+
+def _read(path: str) -> bytes:
+    if not os.path.isfile(path):
+        raise UserError(f"{path} does not exist; pass a kws-export output folder")
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def format_table(rows: list[dict]) -> str:
+    width = max(len(r["model"]) for r in rows)
+    lines = [f"{'model':<{width}} {'clips':>6} {'speakers':>9} {'accuracy':>9} {'int8 bytes':>11}"]
+    for r in rows:
+        size = f"{r['int8_bytes']:,}" if r["int8_bytes"] else "-"
+        lines.append(f"{r['model']:<{width}} {r['clips']:>6} {r['speakers']:>9} "
+                     f"{r['accuracy']:>9.2%} {size:>11}")
+    return "\n".join(lines)
+
+
+def _train(merged: str, run_dir: str) -> None:
+    try:
+        augmentation = augment.AugmentConfig(**{k: v.value for k, v in _AUGMENT.items()})
+    except ValueError as e:
+        raise UserError(f"augmentation flags: {e}") from e
     config = tc.TrainConfig(
         data=sc.DataConfig(data_dir=merged),
         features=frontend.FrontendConfig(),
+        augment=augmentation,
         pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value),
         model=ModelConfig(name=_MODEL.value), epochs=_EPOCHS.value)
-    result = trainer.train_and_evaluate(config, os.path.join(_WORKDIR.value, "run"))
-    print(f"\nreal speakers: {speakers['train']} in training, {speakers['test']} held out")
-    print(f"12-class accuracy on {result['examples']} clips of held-out real speakers: "
-          f"{result['accuracy']:.2%}")
+    trainer.train_and_evaluate(config, run_dir)
+
+
+def main(argv):
+    del argv
+    if not flags.FLAGS["verbosity"].present:
+        logging.set_verbosity(logging.WARNING)  # TensorFlow's converter logs at INFO under absl
+    synth_dir = synth.ensure_default_dataset(_SYNTH_DIR.value)
+    real_dir = _REAL_DIR.value
+    merged = os.path.join(_WORKDIR.value, "merged_data")
+    speakers = build_merged_tree(synth_dir, real_dir, _NOISE_DIR.value, merged,
+                                 _REAL_TRAIN_PERCENTAGE.value)
+    run_dir = os.path.join(_WORKDIR.value, "run")
+    if not _SCORE_ONLY.value:
+        _train(merged, run_dir)
+    held_out = sc.index_dataset(sc.DataConfig(data_dir=merged))  # as the run's test split
+    models = [(f"kws {d}", d, "best", None) for d in _RUN_DIRS.value]
+    if not _SCORE_ONLY.value or os.path.isfile(os.path.join(run_dir, "checkpoints", "best.keras")):
+        models.insert(0, (f"kws {run_dir}", run_dir, "best", None))
+    for folder in _EXPORT_DIRS.value:
+        if not os.path.isfile(os.path.join(folder, exporter.REPORT_FILE)):
+            raise UserError(f"{folder} is not a kws-export folder (no {exporter.REPORT_FILE})")
+        report = exporter.load_report(folder)
+        models.append((f"kws export {folder}", report["workdir"], report["checkpoint"], folder))
+    reference_held_out, reference_all = score_reference(mlperf_ref.read(_PEER_MODEL.value),
+                                                        held_out, real_dir)
+    rows = [reference_held_out]
+    for name, workdir, checkpoint, export_dir in models:
+        rows += score_kws(name, workdir, checkpoint, export_dir, held_out, real_dir)
+    rows.append(reference_all)
+    print(f"\nreal speakers: {speakers['train']} in training, {speakers['test']} held out "
+          f"(--real_train_percentage={_REAL_TRAIN_PERCENTAGE.value:g})")
+    print(format_table(rows))
+    if _OUTPUT.value:
+        with open(_OUTPUT.value, "w", encoding="utf-8") as f:
+            json.dump({"real_speakers": speakers, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_command(sys.modules[__name__], os.path.basename(__file__), sys.argv[1:])
