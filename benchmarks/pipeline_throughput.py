@@ -7,6 +7,12 @@ and noise, and one graph call (a session run there, a tf.function here) decodes,
 computes MFCCs. kws: cached decode, then augmentation and features on whole batches. Both use the same
 augmentation settings (time shift, background noise, gain; kws adds SpecAugment) and front end.
 Figures: examples/s after one warm-up epoch (which fills the cache), median of --epochs.
+
+--recording_rows adds, per dataset, the kws pipeline with the recording-chain augmentations
+(kws.data.recording, noise at an SNR) one at a time and together, next to the default pipeline:
+the rows take turns epoch by epoch, and each row's fastest epoch is reported.
+--compare_convolution times FFT convolution against a depthwise tf.nn convolution for per-example
+room impulse responses on [--batch_size, 16000] clips.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from kws import audio
 from kws import frontend
 from kws.data import augment
 from kws.data import pipeline as pl
+from kws.data import recording
 from kws.data import speech_commands as sc
 
 _DATA_DIRS = flags.DEFINE_list("data_dirs", None, "Datasets to measure (folder-per-word trees).",
@@ -33,11 +40,30 @@ _NOISE_DIR = flags.DEFINE_string("background_noise_dir", "",
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Measured epochs of the kws pipeline.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 100, "Batch size.")
 _BASELINE_CLIPS = flags.DEFINE_integer("baseline_clips", 1000, "Clips run through the baseline.")
+_RECORDING_ROWS = flags.DEFINE_bool("recording_rows", False, "Also measure the recording-chain "
+                                    "augmentations (speed, reverb, EQ, SNR noise).")
+_COMPARE_CONVOLUTION = flags.DEFINE_bool("compare_convolution", False, "Time FFT against direct "
+                                         "(depthwise) convolution with per-example RIRs.")
+
+RECORDING_ROWS = {
+    "default augmentation": {},
+    "+ noise at 0-20 dB SNR": {"background_level": "snr"},
+    "+ speed 0.9-1.1 (p=1)": {"speed_probability": 1.0},
+    "+ reverb (p=1)": {"reverb_probability": 1.0},
+    "+ EQ (p=1)": {"eq_probability": 1.0},
+    "+ reverb + EQ (p=1)": {"reverb_probability": 1.0, "eq_probability": 1.0},
+    "+ all four (p=1)": {"background_level": "snr", "speed_probability": 1.0,
+                         "reverb_probability": 1.0, "eq_probability": 1.0},
+    "+ all four (p=0.5)": {"background_level": "snr", "speed_probability": 0.5,
+                           "reverb_probability": 0.5, "eq_probability": 0.5},
+}
 
 
-def kws_pipeline_rate(index, features, noise, batch_size, epochs) -> tuple[float, int]:
+def kws_pipeline_rate(index, features, noise, batch_size, epochs,
+                      config: augment.AugmentConfig = augment.AugmentConfig()
+                      ) -> tuple[float, int]:
     ds = pl.make_dataset(index, "train", features, pl.PipelineConfig(batch_size=batch_size),
-                         augment.AugmentConfig(), noise)
+                         config, noise)
     for _ in ds:  # warm-up epoch: traces the functions and fills the cache
         pass
     rates = []
@@ -84,8 +110,64 @@ def baseline_rate(index, features, noise_clips, n_clips) -> float:
     return n_clips / (time.perf_counter() - start)
 
 
+def recording_rates(index, features, noise, batch_size, epochs) -> dict[str, float]:
+    """Examples/s of each RECORDING_ROWS pipeline: the rows take turns, one epoch each, ``epochs``
+    times, and each row's fastest epoch is reported (the least disturbed on a shared machine)."""
+    datasets = {row: pl.make_dataset(index, "train", features,
+                                     pl.PipelineConfig(batch_size=batch_size),
+                                     augment.AugmentConfig(**options), noise)
+                for row, options in RECORDING_ROWS.items()}
+    for ds in datasets.values():  # warm-up: traces and fills the cache
+        for _ in ds:
+            pass
+    best = dict.fromkeys(datasets, 0.0)
+    for _ in range(epochs):
+        for row, ds in datasets.items():
+            start, n = time.perf_counter(), 0
+            for _, y in ds:
+                n += int(y.shape[0])
+            best[row] = max(best[row], n / (time.perf_counter() - start))
+    return best
+
+
+def convolution_ms(batch: int, rir_length: int, rounds: int) -> tuple[float, float, float]:
+    """(FFT ms, depthwise-convolution ms, max |difference|) per [batch, 16000] batch, each clip with
+    its own impulse response of ``rir_length`` samples; the lowest of ``rounds``."""
+    clip = 16000
+    audio = tf.random.stateless_normal([batch, clip], [1, 2]) * 0.1
+    rirs = recording.room_impulse_responses(tf.fill([batch], 0.5), tf.zeros([batch]), rir_length,
+                                            16000, tf.constant([3, 4], tf.int64))
+
+    @tf.function
+    def direct(x, h):
+        # batch as channels: a depthwise convolution of [1, 1, time, batch] with [1, L, batch, 1]
+        padded = tf.transpose(tf.pad(x, [[0, 0], [rir_length - 1, 0]]))[None, None]
+        kernel = tf.transpose(tf.reverse(h, [1]))[None, :, :, None]
+        return tf.transpose(tf.nn.depthwise_conv2d(padded, kernel, [1, 1, 1, 1], "VALID")[0, 0])
+
+    fft = tf.function(recording.filter_clips)
+    times = {}
+    for name, fn in (("fft", fft), ("direct", direct)):
+        out = fn(audio, rirs)  # trace
+        best = float("inf")
+        for _ in range(rounds):
+            start = time.perf_counter()
+            fn(audio, rirs).numpy()
+            best = min(best, time.perf_counter() - start)
+        times[name] = (best * 1000, out.numpy())
+    diff = float(np.abs(times["fft"][1] - times["direct"][1]).max())
+    return times["fft"][0], times["direct"][0], diff
+
+
 def main(argv):
     del argv
+    if _COMPARE_CONVOLUTION.value:
+        print(f"per-example RIR convolution of [{_BATCH_SIZE.value}, 16000] clips (lowest of 3):")
+        print(f"{'RIR samples':>11} {'FFT ms':>8} {'depthwise conv ms':>18} {'max |diff|':>11}")
+        for length in (800, 4000, 12800):
+            fft_ms, direct_ms, diff = convolution_ms(_BATCH_SIZE.value, length,
+                                                     3 if length < 10000 else 1)
+            print(f"{length:>11} {fft_ms:>8.1f} {direct_ms:>18.1f} {diff:>11.1e}", flush=True)
     features = frontend.FrontendConfig()
     print(f"cores: {os.cpu_count()}  tensorflow {tf.__version__}  front end: {features.feature_type} "
           f"{features.feature_shape}, batch {_BATCH_SIZE.value}")
@@ -102,6 +184,11 @@ def main(argv):
         rate, n = kws_pipeline_rate(index, features, noise, _BATCH_SIZE.value, _EPOCHS.value)
         name = os.path.basename(os.path.normpath(data_dir))
         print(f"{name:<40} {n:>11} {base:>14.0f} {rate:>10.0f} {rate / base:>8.1f}x", flush=True)
+        if _RECORDING_ROWS.value:
+            rates = recording_rates(index, features, noise, _BATCH_SIZE.value, _EPOCHS.value)
+            for row, row_rate in rates.items():
+                print(f"  {row:<38} {row_rate:>10.0f} ex/s  "
+                      f"({row_rate / rates['default augmentation']:.2f}x)", flush=True)
 
 
 if __name__ == "__main__":
