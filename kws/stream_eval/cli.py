@@ -34,6 +34,7 @@ from kws.stream_eval import metrics as sm
 from kws.stream_eval import recording as rec
 from kws.stream_eval import sources
 
+
 class _FloatListParser(flags.ListParser):
     """A comma-separated list of numbers, parsed into floats."""
 
