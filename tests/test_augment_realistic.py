@@ -66,6 +66,8 @@ def test_random_speed_share_identity_and_determinism(rng):
     changed = out[~unchanged]
     assert len({tuple(np.round(row[:50], 4)) for row in changed}) == len(changed)  # own factors
     np.testing.assert_array_equal(out, recording.random_speed(clips, 0.5, 0.9, 1.1, SEED).numpy())
+    every = recording.random_speed(clips, 1.0, 0.9, 1.1, SEED).numpy()
+    assert not np.any(np.all(every == clips.numpy(), axis=1))
     other = recording.random_speed(clips, 0.5, 0.9, 1.1, tf.constant([9, 9], tf.int64)).numpy()
     assert not np.array_equal(out, other)
 

@@ -78,21 +78,18 @@ def change_speed(audio: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
     linear interpolation itself damps the top octave a little).
     """
     samples = audio.shape[1]
-    batch = tf.shape(audio)[0]
     centre = (samples - 1) / 2.0
-    offsets = tf.range(samples, dtype=tf.float32) - centre
-    position = centre + offsets[None, :] * tf.cast(factors, tf.float32)[:, None]
-    left = tf.floor(position)
-    frac = position - left
-    # Row-major over zero-padded rows (one zero each side): sample i of row b is at
-    # b * (samples + 2) + i + 1, and every position outside the clip reads a padding zero.
-    padded = tf.reshape(tf.pad(audio, [[0, 0], [1, 1]]), [-1])
-    row_start = (tf.range(batch) * (samples + 2))[:, None]
-    index = tf.cast(left, tf.int32) + 1
-    following = tf.clip_by_value(index + 1, 0, samples + 1)
-    index = tf.clip_by_value(index, 0, samples + 1)
-    return (tf.gather(padded, row_start + index) * (1.0 - frac)
-            + tf.gather(padded, row_start + following) * frac)
+    factors = tf.cast(factors, tf.float32)
+    zeros = tf.zeros_like(factors)
+    # An image warp does it in one kernel (two gathers cost ~1.6x as much): each clip is a
+    # [1, samples] image, output pixel n reads input x = factor * n + centre * (1 - factor), y = 0,
+    # bilinearly, with zeros outside.
+    transforms = tf.stack([factors, zeros, centre * (1.0 - factors), zeros, zeros + 1.0, zeros,
+                           zeros, zeros], axis=1)
+    warped = tf.raw_ops.ImageProjectiveTransformV3(
+        images=audio[:, None, :, None], transforms=transforms, output_shape=[1, samples],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+    return tf.ensure_shape(warped[:, 0, :, 0], audio.shape)
 
 
 def random_speed(audio: tf.Tensor, probability: float, min_factor: float, max_factor: float,
@@ -104,6 +101,8 @@ def random_speed(audio: tf.Tensor, probability: float, min_factor: float, max_fa
     s_use, s_factor = _split(seed, 2)
     batch = tf.shape(audio)[0]
     factors = _uniform(batch, s_factor, min_factor, max_factor)
+    if probability >= 1:
+        return change_speed(audio, factors)
     return _on_rows(audio, _chosen(batch, probability, s_use),
                     lambda rows, clips: change_speed(clips, tf.gather(factors, rows)))
 
@@ -228,12 +227,16 @@ def reverb_and_eq(audio: tf.Tensor, config, sample_rate_hz: int, seed: tf.Tensor
             # The noise of the tails is drawn for the chosen clips only (their number varies).
             rirs = room_impulse_responses(tf.gather(rt60, rows), tf.gather(drr, rows), length,
                                           sample_rate_hz, s_noise)
-            identity = tf.one_hot(tf.zeros_like(rows, tf.int32), length)
-            rirs = tf.where(tf.gather(use_reverb, rows)[:, None], rirs, identity)
+            if do_eq and config.reverb_probability < 1:  # some rows are there for EQ only
+                identity = tf.one_hot(tf.zeros_like(rows, tf.int32), length)
+                rirs = tf.where(tf.gather(use_reverb, rows)[:, None], rirs, identity)
         if do_eq:
             frequencies = tf.range(n_fft // 2 + 1, dtype=tf.float32) * (sample_rate_hz / n_fft)
             gains = eq_response(frequencies, *(tf.gather(p, rows) for p in eq_params))
-            gains = tf.where(tf.gather(use_eq, rows)[:, None], gains, 1.0)
+            if do_reverb and config.eq_probability < 1:  # some rows are there for reverb only
+                gains = tf.where(tf.gather(use_eq, rows)[:, None], gains, 1.0)
         return filter_clips(clips, rirs, gains, n_fft)
 
+    if config.reverb_probability >= 1 or config.eq_probability >= 1:
+        return process(tf.range(batch, dtype=tf.int64), audio)
     return _on_rows(audio, chosen, process)
