@@ -230,11 +230,14 @@ def format_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def _train(merged: str, run_dir: str) -> None:
+def _augmentation() -> augment.AugmentConfig:
     try:
-        augmentation = augment.AugmentConfig(**{k: v.value for k, v in _AUGMENT.items()})
+        return augment.AugmentConfig(**{k: v.value for k, v in _AUGMENT.items()})
     except ValueError as e:
         raise UserError(f"augmentation flags: {e}") from e
+
+
+def _train(merged: str, run_dir: str, augmentation: augment.AugmentConfig) -> None:
     config = tc.TrainConfig(
         data=sc.DataConfig(data_dir=merged),
         features=frontend.FrontendConfig(),
@@ -248,6 +251,7 @@ def main(argv):
     del argv
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's converter logs at INFO under absl
+    augmentation = _augmentation()  # checked before any slow work
     synth_dir = synth.ensure_default_dataset(_SYNTH_DIR.value)
     real_dir = _REAL_DIR.value
     merged = os.path.join(_WORKDIR.value, "merged_data")
@@ -255,7 +259,7 @@ def main(argv):
                                  _REAL_TRAIN_PERCENTAGE.value)
     run_dir = os.path.join(_WORKDIR.value, "run")
     if not _SCORE_ONLY.value:
-        _train(merged, run_dir)
+        _train(merged, run_dir, augmentation)
     held_out = sc.index_dataset(sc.DataConfig(data_dir=merged))  # as the run's test split
     models = [(f"kws {d}", d, "best", None) for d in _RUN_DIRS.value]
     if not _SCORE_ONLY.value or os.path.isfile(os.path.join(run_dir, "checkpoints", "best.keras")):
