@@ -4,6 +4,8 @@ with the MLPerf Tiny KWS reference scored on the very same clips in the same run
     # train (resumable) into <workdir>/run, then score: one row of an ablation per command
     python benchmarks/real_voices.py --real_dir=../shared/data/speech_commands_test_v0.02_dev \
         --noise_dir=../shared/data/_background_noise_ --workdir=runs/rv_reverb --reverb_probability=0.5
+    # only build the merged tree (then train on it with kws-train --data_dir=runs/rv/merged_data ...)
+    python benchmarks/real_voices.py --real_dir=... --noise_dir=... --workdir=runs/rv --prepare_only
     # score without training: <workdir>/run if it has a checkpoint, plus --run_dirs / --export_dirs
     python benchmarks/real_voices.py --real_dir=... --workdir=runs/real_voices --score_only \
         --export_dirs=runs/real_voices/export
@@ -47,6 +49,7 @@ from kws.export import clips
 from kws.export import exporter
 from kws.export import runner
 from kws.export import tflite
+from kws.models.config import STREAMABLE_FAMILIES
 from kws.models.config import ModelConfig
 from kws.training import config as tc
 from kws.training import trainer
@@ -59,9 +62,15 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory
                                "and the training run in run/.")
 _REAL_TRAIN_PERCENTAGE = flags.DEFINE_float("real_train_percentage", 50.0,
                                             "Share of real speakers used for training.")
+_REAL_REPEAT = flags.DEFINE_integer("real_repeat", 1, "Times each real training clip is in the "
+                                    "training split (oversampling real voices).", lower_bound=1)
 _EPOCHS = flags.DEFINE_integer("epochs", 60, "Epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 50, "Batch size.")
 _MODEL = flags.DEFINE_string("model", "ds_cnn", "Model family.")
+_STREAMABLE = flags.DEFINE_bool("streamable", True, "Build ds_cnn / bc_resnet streamable (as "
+                                 "kws-train's --streamable).")
+_PREPARE_ONLY = flags.DEFINE_bool("prepare_only", False, "Only build <workdir>/merged_data (for "
+                                  "kws-train --data_dir=...; e.g. kws/pretrained/*/train.flags).")
 _SCORE_ONLY = flags.DEFINE_bool("score_only", False, "Do not train: score <workdir>/run (when it "
                                 "has a best checkpoint), --run_dirs and --export_dirs.")
 _RUN_DIRS = flags.DEFINE_list("run_dirs", [], "More kws-train working directories to score.")
@@ -99,8 +108,9 @@ def _percent(speaker: str) -> float:
 
 
 def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
-                      real_train_percentage: float) -> dict:
-    """Links both datasets into ``out`` with list files; returns counts of real speakers per split."""
+                      real_train_percentage: float, real_repeat: int = 1) -> dict:
+    """Links both datasets into ``out`` with list files; returns counts of real speakers per split.
+    Each real training clip is linked ``real_repeat`` times (same speaker in the name)."""
     testing, validation = [], []
     with open(os.path.join(synth_dir, "validation_list.txt"), encoding="utf-8") as f:
         validation = [line.strip() for line in f if line.strip()]
@@ -132,6 +142,10 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
             _link(os.path.join(folder, name), os.path.join(out, rel))
             if split == "test":
                 testing.append(rel)
+            else:  # more links to the same clip: real voices weigh more in training
+                for copy in range(1, real_repeat):
+                    _link(os.path.join(folder, name),
+                          os.path.join(out, word, f"real{copy}_{name}"))
             if label != sc.SILENCE_LABEL:  # silence clips are named by number, not by speaker
                 speakers[split].add(speaker)
     for name, lines in (("validation_list.txt", validation), ("testing_list.txt", testing)):
@@ -243,7 +257,9 @@ def _train(merged: str, run_dir: str, augmentation: augment.AugmentConfig) -> No
         features=frontend.FrontendConfig(),
         augment=augmentation,
         pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value),
-        model=ModelConfig(name=_MODEL.value), epochs=_EPOCHS.value)
+        model=ModelConfig(name=_MODEL.value,
+                          streamable=_STREAMABLE.value and _MODEL.value in STREAMABLE_FAMILIES),
+        epochs=_EPOCHS.value)
     trainer.train_and_evaluate(config, run_dir)
 
 
@@ -256,8 +272,11 @@ def main(argv):
     real_dir = _REAL_DIR.value
     merged = os.path.join(_WORKDIR.value, "merged_data")
     speakers = build_merged_tree(synth_dir, real_dir, _NOISE_DIR.value, merged,
-                                 _REAL_TRAIN_PERCENTAGE.value)
+                                 _REAL_TRAIN_PERCENTAGE.value, _REAL_REPEAT.value)
     run_dir = os.path.join(_WORKDIR.value, "run")
+    if _PREPARE_ONLY.value:
+        print(f"{merged}: real speakers {speakers['train']} in training, {speakers['test']} held out")
+        return
     if not _SCORE_ONLY.value:
         _train(merged, run_dir, augmentation)
     held_out = sc.index_dataset(sc.DataConfig(data_dir=merged))  # as the run's test split
