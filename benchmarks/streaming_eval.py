@@ -9,7 +9,9 @@ with the same keywords hears the same audio):
 
 * synthetic: the held-out test voices of the synthetic default dataset over its own noises;
 * real: every clip of ../shared/data/speech_commands_test_v0.02_dev (real speakers; its _unknown_
-  words as the other words) over the Speech Commands background noises.
+  words as the other words) over the Speech Commands background noises. For a model trained on
+  some of those speakers, --real_dir=runs/rv/merged_data --real_split=test keeps to the speakers
+  it never heard (the merged tree of benchmarks/real_voices.py).
 
 Each model variant runs over both with the device script's Detector (kws-infer's defaults), and
 the table gives the miss rate at the default threshold, its false accepts per hour, and the best
@@ -45,7 +47,11 @@ _SYNTH_DIR = flags.DEFINE_string("synth_dir", rec.DEFAULT_SYNTH_DIR,
                                  "The synthetic default dataset.")
 _REAL_DIR = flags.DEFINE_string("real_dir", os.path.join(_SHARED_DATA,
                                                          "speech_commands_test_v0.02_dev"),
-                                "Real clips (every clip is used).")
+                                "Real clips.")
+_REAL_SPLIT = flags.DEFINE_enum("real_split", "all", ["all", "train", "validation", "test"],
+                                "Which of --real_dir's clips: all, or one split of it (e.g. test "
+                                "of benchmarks/real_voices.py's merged tree: speakers a model "
+                                "trained there never heard).")
 _REAL_NOISE_DIR = flags.DEFINE_string("real_noise_dir", os.path.join(_SHARED_DATA,
                                                                      "_background_noise_"),
                                       "Noise under the real clips.")
@@ -63,7 +69,7 @@ def _datasets() -> dict[str, tuple[sc.DataConfig, str]]:
         "synthetic": (sc.DataConfig(data_dir=synth.ensure_default_dataset(_SYNTH_DIR.value)),
                       "test"),
         "real": (sc.DataConfig(data_dir=_REAL_DIR.value,
-                               background_noise_dir=_REAL_NOISE_DIR.value), "all"),
+                               background_noise_dir=_REAL_NOISE_DIR.value), _REAL_SPLIT.value),
     }
 
 
