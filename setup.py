@@ -12,6 +12,7 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["kws", "kws.*"]),
+    package_data={"kws.pretrained": ["*/*.txt", "*/*.json", "*/*.tflite", "*/*.flags"]},
     install_requires=[
         "tensorflow>=2.17.1,!=2.16.*",
         "numpy",

@@ -32,6 +32,8 @@ TESTS_DIR = "tests"
 RUNNER = "tests/bazel_pytest_main.py"
 PYTEST_CONFIG_FILES = ("pytest.ini", "pyproject.toml", "setup.cfg", "tox.ini")
 TEST_DATA_DIRS = ("tests/data", "tests/testdata")
+# Files a package reads at run time (setup.py's package_data): the shipped pretrained models.
+PACKAGE_DATA = {"kws/pretrained/__init__.py": 'glob(["kws/pretrained/*/*"])'}
 # Tests that read the source tree itself get it as data, so that Bazel re-runs them when it changes.
 TREE_TESTS = ("tests/test_build_file.py",)
 TREE_DATA = """glob([
@@ -408,6 +410,7 @@ def render(tree: Tree) -> str:
     for mod in sorted(tree.libraries.values(), key=lambda m: m.path):
         blocks.append(_rule(
             "py_library", _third_party_comment(mod, tree), name=mod.target, srcs=[mod.path],
+            data=Raw(PACKAGE_DATA[mod.path]) if mod.path in PACKAGE_DATA else None,
             deps=[f":{d}" for d in graph.libraries[mod.path]]))
 
     blocks.append("# ---- entry points " + "-" * 79 + "\n")

@@ -1,5 +1,6 @@
 """`kws-infer` (also `python export/infer.py`): keyword spotting with an exported model, no TF.
 
+    kws-infer clip.wav                                       # the shipped pretrained model
     kws-infer --model_dir=export_out clip.wav other.wav      # top label, score, top-k per clip
     kws-infer --model_dir=export_out recording.wav           # longer than 1 s: `time label score`
     kws-infer --model_dir=export_out --csv=scores.csv folder/ # every WAV below the folder, as CSV
@@ -7,7 +8,7 @@
     kws-infer --model_dir=export_out --variant=stream_int8 --mic   # stateful streaming model
 
 Needs numpy, absl-py and ai-edge-litert (sounddevice for --mic). Reads labels.txt and frontend.json
-from --model_dir and refuses a model that does not match them. A file that cannot be used is
+from --model_dir (default: kws/pretrained's model) and refuses a model that does not match them. A file that cannot be used is
 reported on stderr (the others still run) and makes the exit status 1.
 """
 
@@ -19,6 +20,7 @@ import sys
 from absl import flags
 
 from kws import cli
+from kws import pretrained
 from kws.device import detect
 from kws.device import infer
 from kws.device import stream
@@ -27,8 +29,9 @@ from kws.device.model import VARIANTS
 from kws.device.model import load_model
 from kws.errors import UserError
 
-_MODEL_DIR = flags.DEFINE_string("model_dir", None, "Export folder written by kws-export.",
-                                 required=True)
+_MODEL_DIR = flags.DEFINE_string("model_dir", "", "Export folder written by kws-export. Empty: "
+                                 f"the shipped pretrained model ({pretrained.DEFAULT}: the "
+                                 "Speech Commands words yes/no/up/down/left/right/on/off/stop/go).")
 _VARIANT = flags.DEFINE_enum("variant", "int8", list(VARIANTS), "Which waveform-in model to run: "
                              "int8/float run every --hop_ms over the last window; stream_int8/"
                              "stream_float are stateful streaming models (streamable runs), one "
@@ -134,7 +137,8 @@ def main(argv: list[str]) -> int:
     if _MIC.value == bool(paths):
         raise UserError("give WAV files or folders to score, or --mic to listen (not both)")
     options = _options()
-    model = load_model(_MODEL_DIR.value, _VARIANT.value, _NUM_THREADS.value)
+    model = load_model(_MODEL_DIR.value or pretrained.model_dir(), _VARIANT.value,
+                       _NUM_THREADS.value)
     if _MIC.value:
         _listen(model, options)
         return 0
