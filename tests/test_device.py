@@ -28,16 +28,9 @@ from kws.device import wav
 from kws.export import demo
 
 from conftest import REPO_ROOT
+from infer_command import INFER
 
 RATE = demo.SAMPLE_RATE_HZ
-# `python export/infer.py ...`, run through runpy so that the import line names the file for
-# tools/gen_build.py (Bazel puts it in the runfiles); export/infer.py defines no flags itself.
-_INFER_SCRIPT = """
-import runpy
-from export import infer
-runpy.run_path(infer.__file__, run_name="__main__")
-"""
-INFER = [sys.executable, "-c", _INFER_SCRIPT]
 # What `python export/make_demo.py --workdir=W --output_dir=OUT` does (CI runs that script).
 _MAKE_DEMO = """
 import sys
