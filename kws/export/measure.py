@@ -126,9 +126,10 @@ def tflm_arena_bytes(model: bytes) -> int:
         return low
     step = 1024
     while not _runs_in(model, example, low + step):
-        step *= 2
         if step > 64 * low:
-            raise RuntimeError(f"TFLite Micro could not run the model in {low + step:,} bytes of arena")
+            raise RuntimeError(f"TFLite Micro could not run the model in {low + step:,} bytes "
+                               "of arena")
+        step *= 2
     high = low + step  # runs; low does not; both stay 16-byte steps from the recorded total
     while high - low > 16:
         middle = low + (high - low) // 32 * 16
