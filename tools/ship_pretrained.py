@@ -1,14 +1,15 @@
-"""Copies an export's device files into kws/pretrained/<name>/ and writes its scorecard.
+r"""Copies an export's device files into kws/pretrained/<name>/ and writes its scorecard.
 
     python tools/ship_pretrained.py --name=ds_cnn_s_real --export_dir=runs/pretrained/export \
-        --real_voices=runs/pretrained/real_voices.json --streaming=runs/pretrained/stream/results.json
+        --real_voices=runs/pretrained/real_voices.json \
+        --streaming=runs/pretrained/stream/results.json
 
 Inputs are what the benchmarks wrote, nothing is measured here:
   --export_dir   a kws-export folder (export_report.json: sizes, LiteRT latency, TFLite Micro arena,
                  accuracy of each model on the run's test split: for a run on real_voices.py's
                  merged tree, the held-out real speakers)
-  --real_voices  `benchmarks/real_voices.py --output=...` with this export in --export_dirs (accuracy
-                 on held-out real speakers, the MLPerf Tiny reference on the same clips)
+  --real_voices  `benchmarks/real_voices.py --output=...` with this export in --export_dirs
+                 (accuracy on held-out real speakers, the MLPerf Tiny reference on the same clips)
   --streaming    `benchmarks/streaming_eval.py --output_dir=...`'s results.json for this export
                  (miss rate at <= 1 false accept per hour on long recordings)
 The folder's train.flags (written by hand: how the model is trained) must already be there.
@@ -30,7 +31,8 @@ _NAME = flags.DEFINE_string("name", None, "Folder name under kws/pretrained.", r
 _EXPORT_DIR = flags.DEFINE_string("export_dir", None, "kws-export folder.", required=True)
 _REAL_VOICES = flags.DEFINE_string("real_voices", None, "real_voices.py --output JSON.",
                                    required=True)
-_STREAMING = flags.DEFINE_string("streaming", None, "streaming_eval.py results.json.", required=True)
+_STREAMING = flags.DEFINE_string("streaming", None, "streaming_eval.py results.json.",
+                                 required=True)
 
 FILES = ("labels.txt", "frontend.json", "model_int8.tflite", "model_features_int8.tflite",
          "stream_int8.tflite", "streaming.json")
@@ -70,9 +72,9 @@ def scorecard(export_dir: str, real_voices: dict, streaming: list[dict]) -> dict
             "reference_bytes": reference["int8_bytes"],
         },
         "export_test_split": {"examples": report["evaluations"]["test"]["examples"],
-                                  **report["evaluations"]["test"]["accuracy"],
-                                  **{k: v for k, v in stream["test"]["accuracy"].items()
-                                     if k != "keras"}},
+                              **report["evaluations"]["test"]["accuracy"],
+                              **{k: v for k, v in stream["test"]["accuracy"].items()
+                                 if k != "keras"}},
         "bytes": {name: models[name]["bytes"] for name in ("int8", "features_int8")}
         | {"stream_int8": stream["models"]["stream_int8"]["bytes"]},
         "litert_latency_us": {"int8_window": models["int8"]["latency_us"],

@@ -8,8 +8,8 @@
     kws-infer --model_dir=export_out --variant=stream_int8 --mic   # stateful streaming model
 
 Needs numpy, absl-py and ai-edge-litert (sounddevice for --mic). Reads labels.txt and frontend.json
-from --model_dir (default: kws/pretrained's model) and refuses a model that does not match them. A file that cannot be used is
-reported on stderr (the others still run) and makes the exit status 1.
+from --model_dir (default: kws/pretrained's model) and refuses a model that does not match them. A
+file that cannot be used is reported on stderr (the others still run) and makes the exit status 1.
 """
 
 from __future__ import annotations
