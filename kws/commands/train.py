@@ -174,9 +174,7 @@ def build_config() -> tc.TrainConfig:
 
 def main(argv: list[str]) -> None:
     del argv
-    import keras  # pylint: disable=g-import-not-at-top
     from kws.training import trainer  # pylint: disable=g-import-not-at-top
 
     config = build_config()
-    keras.utils.set_random_seed(_SEED.value)
     trainer.train_and_evaluate(config, _WORKDIR.value, overwrite=_OVERWRITE.value)

@@ -150,6 +150,9 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
 
     Returns the test evaluation (see kws.training.evaluate.compute_metrics), plus 'state'.
     """
+    # Weight initialisation (and any other Python/NumPy/TF draw) follows the run's seed, whoever
+    # calls: kws-train, the demo, the benchmarks. The data pipeline has its own stateless seeds.
+    keras.utils.set_random_seed(config.pipeline.seed)
     strategy = distribute.make_strategy(config.strategy)
     chief = distribute.is_chief(strategy)
     _prepare_workdir(config, workdir, overwrite, chief)
