@@ -342,6 +342,8 @@ class InputStream:
     def __init__(self, samplerate, channels, dtype, blocksize, device, callback):
         self.blocksize, self.callback = blocksize, callback
     def __enter__(self):
+        # Ctrl-C as in a terminal, also where the tests run with SIGINT ignored (a background job).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         audio = np.load(os.environ["FAKE_MIC_AUDIO"])
         for start in range(0, len(audio), self.blocksize):
             block = audio[start:start + self.blocksize]
