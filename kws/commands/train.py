@@ -109,6 +109,12 @@ _SCHEDULE = flags.DEFINE_enum("schedule", "cosine", list(tc.SCHEDULES), "Learnin
 _WARMUP_EPOCHS = flags.DEFINE_float("warmup_epochs", 1.0, "Warm-up of the cosine schedule.")
 _WEIGHT_DECAY = flags.DEFINE_float("weight_decay", 1e-4, "Decoupled weight decay (adamw, sgd).")
 _LABEL_SMOOTHING = flags.DEFINE_float("label_smoothing", 0.05, "Label smoothing.")
+_TEACHER_DIR = flags.DEFINE_string(
+    "teacher_dir", "", "Knowledge distillation: workdir of a finished (larger) run with the same "
+    "labels and front end; its probabilities join the labels as training targets.")
+_DISTILL_WEIGHT = flags.DEFINE_float("distill_weight", 0.5, "Teacher's share of the target.")
+_DISTILL_TEMPERATURE = flags.DEFINE_float("distill_temperature", 2.0,
+                                          "Temperature softening the teacher's probabilities.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, augmentation and initialisation.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(tc.STRATEGIES),
                               "default, mirrored (local GPUs/devices), multi_worker (TF_CONFIG).")
@@ -169,7 +175,9 @@ def build_config() -> tc.TrainConfig:
         epochs=_EPOCHS.value, steps=_STEPS.value, optimizer=_OPTIMIZER.value,
         learning_rate=_LEARNING_RATE.value, schedule=_SCHEDULE.value,
         warmup_epochs=_WARMUP_EPOCHS.value, weight_decay=_WEIGHT_DECAY.value,
-        label_smoothing=_LABEL_SMOOTHING.value, strategy=_STRATEGY.value)
+        label_smoothing=_LABEL_SMOOTHING.value, teacher_dir=_TEACHER_DIR.value,
+        distill_weight=_DISTILL_WEIGHT.value, distill_temperature=_DISTILL_TEMPERATURE.value,
+        strategy=_STRATEGY.value)
 
 
 def main(argv: list[str]) -> None:

@@ -47,6 +47,13 @@ class TrainConfig:
     """Decoupled weight decay (adamw, sgd)."""
     label_smoothing: float = 0.05
     """Label smoothing of the cross-entropy."""
+    teacher_dir: str = ""
+    """Knowledge distillation (kws.training.distill): working directory of a finished, usually larger
+    run with the same labels and front end whose probabilities join the labels as targets. Empty: none."""
+    distill_weight: float = 0.5
+    """Share of the target that is the teacher's (softened) probabilities."""
+    distill_temperature: float = 2.0
+    """Temperature that softens the teacher's probabilities."""
     strategy: str = "default"
     """default (one device), mirrored (all local GPUs/devices), multi_worker (TF_CONFIG)."""
 
@@ -61,6 +68,10 @@ class TrainConfig:
             raise ValueError("learning_rate must be > 0")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError("label_smoothing must be in [0, 1)")
+        if not 0 < self.distill_weight <= 1:
+            raise ValueError("distill_weight must be in (0, 1]")
+        if self.distill_temperature <= 0:
+            raise ValueError("distill_temperature must be > 0")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

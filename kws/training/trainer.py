@@ -26,6 +26,7 @@ from kws.errors import UserError
 from kws.models import build_model
 from kws.training import checkpoint as ckpt
 from kws.training import config as tc
+from kws.training import distill
 from kws.training import distribute
 from kws.training import evaluate
 from kws.training import multi_worker
@@ -189,6 +190,11 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
         onehot = _one_hot(len(index.labels))
         train_ds = pl.make_dataset(index, "train", config.features, config.pipeline, config.augment,
                                    noise, epochs=(state.epoch, epochs)).map(onehot)
+        if config.teacher_dir:
+            teacher = distill.load_teacher(config.teacher_dir, index.labels,
+                                           config.to_dict()["features"])
+            train_ds = train_ds.map(distill.soft_targets(teacher, config.distill_weight,
+                                                         config.distill_temperature))
         val_ds = pl.make_dataset(index, "validation", config.features, config.pipeline,
                                  noise=noise).map(onehot)
         train_ds, val_ds = distribute.shard_policy(train_ds), distribute.shard_policy(val_ds)
