@@ -43,7 +43,7 @@ _SHARED_DATA = os.environ.get("KWS_SHARED_DATA",
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", None, "kws-export output folders.", required=True)
 _VARIANTS = flags.DEFINE_list("variants", ["int8"], "Model variants to run (kws.device.model."
                               "VARIANTS); a variant an export lacks is reported, not run.")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", rec.DEFAULT_SYNTH_DIR,
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR,
                                  "The synthetic default dataset.")
 _REAL_DIR = flags.DEFINE_string("real_dir", os.path.join(_SHARED_DATA,
                                                          "speech_commands_test_v0.02_dev"),

@@ -291,7 +291,7 @@ def test_long_recording_is_streamed_into_detections(model, tmp_path):
 def _run_infer(export_dir, *args, env=None):
     return subprocess.run([*INFER, f"--model_dir={export_dir}", *args], capture_output=True,
                           text=True, check=False, env={**os.environ, **(env or {})},
-                          cwd=REPO_ROOT)
+                          cwd=REPO_ROOT, timeout=300)
 
 
 def test_command_on_clips_and_a_recording(export_dir, tmp_path):

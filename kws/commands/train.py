@@ -16,11 +16,11 @@ from kws import frontend
 from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
+from kws.data import synth
 from kws.models import FAMILIES
 from kws.models.config import DS_CNN_SIZES, STREAMABLE_FAMILIES, ModelConfig
 from kws.training import config as tc
 
-DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
 
 # Data
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset root (folder per word). Empty: the synthetic "
@@ -28,7 +28,7 @@ _DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset root (folder per word).
 _DATA_URL = flags.DEFINE_string("data_url", "", "Download and extract this .tar.gz/.zip into "
                                 "--data_dir first (e.g. the Speech Commands archive).")
 _DATA_SHA256 = flags.DEFINE_string("data_sha256", "", "Expected SHA-256 of --data_url's archive.")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", DEFAULT_SYNTH_DIR, "Where the default synthetic "
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR, "Where the default synthetic "
                                  "dataset lives.")
 _LABEL_MODE = flags.DEFINE_enum("label_mode", "keywords", list(sc.LABEL_MODES),
                                 "keywords: wanted words + _silence_ + _unknown_; all_words: every "
@@ -130,7 +130,6 @@ def _data_dir() -> str:
         return target
     if _DATA_DIR.value:
         return _DATA_DIR.value
-    from kws.data import synth  # pylint: disable=g-import-not-at-top
     return synth.ensure_default_dataset(_SYNTH_DIR.value)
 
 

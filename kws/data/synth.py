@@ -35,6 +35,9 @@ from kws.data import synth_audio
 from kws.data import tts
 from kws.errors import UserError
 
+DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
+"""Where kws-train generates (and later finds) the built-in synthetic dataset."""
+
 KEYWORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow",
                  "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",

@@ -26,6 +26,7 @@ from absl import flags
 
 from kws import cli
 from kws.data import speech_commands as sc
+from kws.data import synth
 from kws.device import detect
 from kws.device import stream
 from kws.errors import UserError
@@ -66,7 +67,7 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "With --workdir: best, o
 # The recording.
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset to make the recording from (default: the "
                                 "synthetic default dataset in --synth_dir).")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", rec.DEFAULT_SYNTH_DIR, "Where the synthetic default "
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR, "Where the synthetic default "
                                  "dataset is (generated there once when missing).")
 _SPLIT = flags.DEFINE_enum("split", "test", list(sc.SPLITS) + ["all"], "Split of --data_dir whose "
                            "clips are used; 'all': every clip.")
@@ -140,8 +141,6 @@ def _recording(source, keywords, output_dir: str) -> tuple[rec.Recording, dict]:
         raise UserError(f"bad recording flags: {e}") from e
     data_dir = _DATA_DIR.value
     if not data_dir:
-        from kws.data import synth  # pylint: disable=import-outside-toplevel
-
         data_dir = synth.ensure_default_dataset(_SYNTH_DIR.value)
     try:
         data = sc.DataConfig(data_dir=data_dir, label_mode="all_words",

@@ -41,9 +41,6 @@ from kws.data import speech_commands as sc
 from kws.errors import UserError
 from kws.stream_eval import truth
 
-DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
-"""Where the default clips come from: kws-train's default --synth_dir (the synthetic default
-dataset; kws.commands.train is not imported for it, that would define its flags)."""
 SILENCE_LABEL = sc.SILENCE_LABEL
 UNKNOWN_LABEL = sc.UNKNOWN_LABEL
 _FRAME_MS = 10
