@@ -13,6 +13,7 @@ import tensorflow as tf
 from kws import frontend
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
+from kws.errors import UserError
 from kws.models.config import ModelConfig
 from kws.training import checkpoint as ckpt
 from kws.training import config as tc
@@ -58,7 +59,8 @@ def test_student_learns_from_a_finished_teacher(tone_dataset, tmp_path):
     student_dir = tmp_path / "student"
     result = trainer.train_and_evaluate(
         _config(tone_dataset, epochs=6, learning_rate=5e-3, teacher_dir=str(teacher_dir),
-                distill_weight=0.7, distill_temperature=3.0), str(student_dir), verbose=0)
+                teacher_checkpoint="last", distill_weight=0.7, distill_temperature=3.0),
+        str(student_dir), verbose=0)
     assert result["accuracy"] >= 0.8, result["accuracy"]  # chance is 1/3
     saved = json.loads((student_dir / "config.json").read_text())
     assert (saved["teacher_dir"], saved["distill_weight"]) == (str(teacher_dir), 0.7)
@@ -85,10 +87,10 @@ LABELS = ["alpha", "beta", "gamma"]
     (lambda d: _fake_teacher(d / "t", features=frontend.FrontendConfig(feature_type="mfcc")),
      "other features.*feature_type: 'mfcc' vs 'log_mel'"),
     (lambda d: _fake_teacher(d / "t", done=False), "has not finished"),
-    (lambda d: _fake_teacher(d / "t"), "has not finished"),  # state says done, no best.keras
+    (lambda d: _fake_teacher(d / "t"), "best.keras does not exist"),  # done, but no file
 ])
 def test_unusable_teachers_are_refused(tmp_path, make, message):
-    with pytest.raises(distill.TeacherError, match=message):
+    with pytest.raises(UserError, match=message):
         distill.load_teacher(make(tmp_path), LABELS, STUDENT_FEATURES)
 
 

@@ -60,17 +60,7 @@ def main(argv: list[str]) -> None:
     if trained_labels != index.labels:
         raise UserError(f"the model was trained on labels {list(trained_labels)} but the data gives "
                         f"{list(index.labels)}; evaluate on a tree with the same words")
-    name = _CHECKPOINT.value
-    path = name if name.endswith(".keras") else None
-    if name == "best":
-        path = os.path.join(workdir, "checkpoints", "best.keras")
-    elif name == "last":
-        state = ckpt.read_state(os.path.join(workdir, "checkpoints"))
-        if state is None or not state.last:
-            raise UserError(f"{workdir} has no finished epoch yet")
-        path = os.path.join(workdir, "checkpoints", state.last)
-    elif path is None:
-        raise UserError(f"--checkpoint={name!r}: use best, last, or a .keras file")
+    path = ckpt.resolve(workdir, _CHECKPOINT.value)
     model = ckpt.load_model(path, compile=False)
     noise = pl.load_noise(index, config.features.clip_samples, data.sample_rate_hz)
     ds = pl.make_dataset(index, split, config.features, config.pipeline, noise=noise)

@@ -112,6 +112,8 @@ _LABEL_SMOOTHING = flags.DEFINE_float("label_smoothing", 0.05, "Label smoothing.
 _TEACHER_DIR = flags.DEFINE_string(
     "teacher_dir", "", "Knowledge distillation: workdir of a finished (larger) run with the same "
     "labels and front end; its probabilities join the labels as training targets.")
+_TEACHER_CHECKPOINT = flags.DEFINE_string(
+    "teacher_checkpoint", "best", "The teacher run's checkpoint: best, last or a .keras file.")
 _DISTILL_WEIGHT = flags.DEFINE_float("distill_weight", 0.5, "Teacher's share of the target.")
 _DISTILL_TEMPERATURE = flags.DEFINE_float("distill_temperature", 2.0,
                                           "Temperature softening the teacher's probabilities.")
@@ -175,6 +177,7 @@ def build_config() -> tc.TrainConfig:
         learning_rate=_LEARNING_RATE.value, schedule=_SCHEDULE.value,
         warmup_epochs=_WARMUP_EPOCHS.value, weight_decay=_WEIGHT_DECAY.value,
         label_smoothing=_LABEL_SMOOTHING.value, teacher_dir=_TEACHER_DIR.value,
+        teacher_checkpoint=_TEACHER_CHECKPOINT.value,
         distill_weight=_DISTILL_WEIGHT.value, distill_temperature=_DISTILL_TEMPERATURE.value,
         strategy=_STRATEGY.value)
 

@@ -55,7 +55,8 @@ class ExportConfig:
     output_dir: str
     """Where the export folder is written (created; files of the same names are replaced)."""
     checkpoint: str = "best"
-    """'best' (checkpoints/best.keras) or a path to a .keras file of this run."""
+    """'best' (checkpoints/best.keras), 'last' (the last finished epoch) or a .keras file of this
+    run."""
     calibration_clips: int = 400
     """Training clips used to calibrate int8 quantization (never test clips)."""
     calibration_seed: int = 0
@@ -83,8 +84,7 @@ def load_run(workdir: str, checkpoint: str = "best"):
     with open(path, encoding="utf-8") as f:
         config = tc.TrainConfig.from_dict(json.load(f))
     labels = device_model.read_labels(workdir)
-    model_path = (os.path.join(workdir, "checkpoints", "best.keras") if checkpoint == "best"
-                  else checkpoint)
+    model_path = ckpt.resolve(workdir, checkpoint)
     body = ckpt.load_model(model_path, compile=False)
     outputs = body.output_shape[-1]
     if outputs != len(labels):

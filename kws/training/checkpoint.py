@@ -89,6 +89,22 @@ def write_state(folder: str, state: State) -> None:
     write_atomic(os.path.join(folder, STATE), json.dumps(dataclasses.asdict(state), indent=2))
 
 
+def resolve(workdir: str, name: str) -> str:
+    """The checkpoint file that ``name`` means in run ``workdir``: 'best' (best validation accuracy),
+    'last' (the last finished epoch; with a cosine schedule, the end of training) or a .keras path."""
+    folder = os.path.join(workdir, "checkpoints")
+    if name == "best":
+        return os.path.join(folder, "best.keras")
+    if name == "last":
+        state = read_state(folder)
+        if state is None or not state.last:
+            raise CheckpointError(f"{workdir} has no finished epoch yet")
+        return os.path.join(folder, state.last)
+    if name.endswith(".keras"):
+        return name
+    raise CheckpointError(f"checkpoint {name!r}: use best, last, or a .keras file")
+
+
 def load_model(path: str, compile: bool = True) -> keras.Model:  # pylint: disable=redefined-builtin
     """Loads a .keras checkpoint (safe mode), turning unreadable files into a CheckpointError."""
     if not os.path.exists(path):

@@ -50,6 +50,8 @@ class TrainConfig:
     teacher_dir: str = ""
     """Knowledge distillation (kws.training.distill): working directory of a finished, usually larger
     run with the same labels and front end whose probabilities join the labels as targets. Empty: none."""
+    teacher_checkpoint: str = "best"
+    """Which of the teacher run's checkpoints teaches: best, last, or a .keras file."""
     distill_weight: float = 0.5
     """Share of the target that is the teacher's (softened) probabilities."""
     distill_temperature: float = 2.0

@@ -1,6 +1,6 @@
 """Knowledge distillation: train a small model against a larger, finished kws run's probabilities.
 
-The teacher is the best checkpoint of another kws-train working directory, with the same labels and
+The teacher is a checkpoint (best, last or a file) of another, finished kws-train working directory, with the same labels and
 the same front end. It runs (inference mode) on each augmented training batch inside the input
 pipeline, so the student sees exactly the batches it would see without a teacher, and a resumed run
 sees the targets an uninterrupted one would have seen. The student's target becomes
@@ -27,10 +27,12 @@ class TeacherError(UserError):
     """A teacher run that cannot teach this student (missing, unfinished, other labels or features)."""
 
 
-def load_teacher(teacher_dir: str, labels: list[str], features: dict) -> keras.Model:
-    """The best checkpoint of the finished kws run in ``teacher_dir``, checked against the student.
+def load_teacher(teacher_dir: str, labels: list[str], features: dict,
+                 checkpoint: str = "best") -> keras.Model:
+    """A checkpoint of the finished kws run in ``teacher_dir``, checked against the student.
 
     Args:
+      checkpoint: best, last or a .keras file (kws.training.checkpoint.resolve).
       labels: the student's labels, in order; the teacher's labels.txt must list the same.
       features: the student's front-end config as a dict (TrainConfig.to_dict()["features"]).
     """
@@ -55,12 +57,11 @@ def load_teacher(teacher_dir: str, labels: list[str], features: dict) -> keras.M
     if teacher_labels != list(labels):
         raise TeacherError(f"--teacher_dir {teacher_dir} has labels {teacher_labels}, the student's "
                            f"data has {list(labels)}")
-    best = os.path.join(teacher_dir, "checkpoints", "best.keras")
-    state = ckpt.read_state(os.path.dirname(best))
-    if state is None or not state.done or not os.path.isfile(best):
+    state = ckpt.read_state(os.path.join(teacher_dir, "checkpoints"))
+    if state is None or not state.done:
         raise TeacherError(f"--teacher_dir {teacher_dir}: its training has not finished (no "
                            "finished checkpoints/); run its kws-train to the end first")
-    teacher = ckpt.load_model(best, compile=False)
+    teacher = ckpt.load_model(ckpt.resolve(teacher_dir, checkpoint), compile=False)
     teacher.trainable = False
     return teacher
 

@@ -192,7 +192,7 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
                                    noise, epochs=(state.epoch, epochs)).map(onehot)
         if config.teacher_dir:
             teacher = distill.load_teacher(config.teacher_dir, index.labels,
-                                           config.to_dict()["features"])
+                                           config.to_dict()["features"], config.teacher_checkpoint)
             train_ds = train_ds.map(distill.soft_targets(teacher, config.distill_weight,
                                                          config.distill_temperature))
         val_ds = pl.make_dataset(index, "validation", config.features, config.pipeline,
