@@ -56,7 +56,7 @@ from kws.training import trainer
 
 _REAL_DIR = flags.DEFINE_string("real_dir", None, "Real clips (12-class layout).", required=True)
 _NOISE_DIR = flags.DEFINE_string("noise_dir", "", "Real background noise to add to the synthetic noise.")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", os.path.expanduser("~/.cache/kws/synthetic"),
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR,
                                  "The synthetic default dataset (generated if missing).")
 _WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory: merged_data/ "
                                "and the training run in run/.")
@@ -74,6 +74,8 @@ _PREPARE_ONLY = flags.DEFINE_bool("prepare_only", False, "Only build <workdir>/m
 _SCORE_ONLY = flags.DEFINE_bool("score_only", False, "Do not train: score <workdir>/run (when it "
                                 "has a best checkpoint), --run_dirs and --export_dirs.")
 _RUN_DIRS = flags.DEFINE_list("run_dirs", [], "More kws-train working directories to score.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "Checkpoint of <workdir>/run and --run_dirs "
+                                  "to score: best (by validation accuracy), last, or a .keras file.")
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "kws-export folders to score.")
 _PEER_MODEL = flags.DEFINE_string("peer_model", mlperf_ref.MODEL_PATH,
                                   "The MLPerf Tiny KWS reference model.")
@@ -280,9 +282,9 @@ def main(argv):
     if not _SCORE_ONLY.value:
         _train(merged, run_dir, augmentation)
     held_out = sc.index_dataset(sc.DataConfig(data_dir=merged))  # as the run's test split
-    models = [(f"kws {d}", d, "best", None) for d in _RUN_DIRS.value]
+    models = [(f"kws {d}", d, _CHECKPOINT.value, None) for d in _RUN_DIRS.value]
     if not _SCORE_ONLY.value or os.path.isfile(os.path.join(run_dir, "checkpoints", "best.keras")):
-        models.insert(0, (f"kws {run_dir}", run_dir, "best", None))
+        models.insert(0, (f"kws {run_dir}", run_dir, _CHECKPOINT.value, None))
     for folder in _EXPORT_DIRS.value:
         if not os.path.isfile(os.path.join(folder, exporter.REPORT_FILE)):
             raise UserError(f"{folder} is not a kws-export folder (no {exporter.REPORT_FILE})")
