@@ -14,13 +14,15 @@ Builds a merged Speech Commands tree (links, nothing copied) from the synthetic 
 real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them join the
 training split, the rest form the test split (so test speakers are never heard). Real `_unknown_` clips
 go to their word's folder; real `_silence_` clips stay `_silence_`. Validation: the synthetic dataset's
-held-out voices. Trains with kws-train's defaults, the flags here, and any augmentation flag of
+held-out voices, which do not track real voices (best-by-validation picked epoch 13 of an 80-epoch run:
+77.3 % on the held-out speakers against 81.3 % at its last epoch), so runs are scored at their last
+checkpoint unless --checkpoint says otherwise. Trains with kws-train's defaults, the flags here, and any augmentation flag of
 kws-train (--reverb_probability, --background_level=snr, ...: every kws.data.augment.AugmentConfig
 field, same names and defaults).
 
 The table: the reference (int8, its own features; mlperf_ref.py) on the held-out clips and on every
 clip of --real_dir; each kws model on the held-out clips as Keras (float) and int8 (features in:
-converted here from a run's best checkpoint with kws-export's calibration, or an export folder's
+converted here from a run's checkpoint with kws-export's calibration, or an export folder's
 model_features_int8.tflite; an export's waveform-in int8 model too). A scored run must not have heard
 any held-out speaker in training or validation; that is checked.
 """
@@ -74,8 +76,10 @@ _PREPARE_ONLY = flags.DEFINE_bool("prepare_only", False, "Only build <workdir>/m
 _SCORE_ONLY = flags.DEFINE_bool("score_only", False, "Do not train: score <workdir>/run (when it "
                                 "has a best checkpoint), --run_dirs and --export_dirs.")
 _RUN_DIRS = flags.DEFINE_list("run_dirs", [], "More kws-train working directories to score.")
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "Checkpoint of <workdir>/run and --run_dirs "
-                                  "to score: best (by validation accuracy), last, or a .keras file.")
+_CHECKPOINT = flags.DEFINE_string(
+    "checkpoint", "last", "Checkpoint of <workdir>/run and --run_dirs to score: last (the end of the "
+    "cosine schedule), best (by validation accuracy: the synthetic voices', which does not track real "
+    "voices), or a .keras file.")
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "kws-export folders to score.")
 _PEER_MODEL = flags.DEFINE_string("peer_model", mlperf_ref.MODEL_PATH,
                                   "The MLPerf Tiny KWS reference model.")
