@@ -97,9 +97,20 @@ def test_spec_augment_masks_fill_with_mean():
                                                         tf.constant([1, 2], tf.int64)).numpy())
 
 
+def test_feature_noise_is_uniform_within_half_a_step():
+    feats = tf.fill([200, 49, 10], 3.0)
+    out = augment.feature_noise(feats, 0.6, SEED).numpy() - 3.0
+    assert np.abs(out).max() <= 0.3 + 1e-6
+    # Uniform on [-0.3, 0.3]: mean 0, standard deviation 0.6 / sqrt(12); 98,000 draws.
+    assert abs(out.mean()) < 0.005 and abs(out.std() - 0.6 / np.sqrt(12)) < 0.005
+    assert np.array_equal(augment.feature_noise(feats, 0.0, SEED).numpy(), feats.numpy())
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="background_frequency"):
         augment.AugmentConfig(background_frequency=1.5)
     with pytest.raises(ValueError, match="gain_db must be >= 0"):
         augment.AugmentConfig(gain_db=-1)
+    with pytest.raises(ValueError, match="feature_noise must be >= 0"):
+        augment.AugmentConfig(feature_noise=-0.1)
     assert not augment.NO_AUGMENTATION.uses_noise

@@ -100,6 +100,18 @@ def test_augmented_batches_differ_from_clean(sample_index):
     assert np.mean(np.abs(xc - xn) > 1e-3) > 0.5
 
 
+def test_feature_noise_changes_nothing_else(sample_index):
+    noise = pl.load_noise(sample_index, FE.clip_samples, 16000)
+    cfg = pl.PipelineConfig(batch_size=32, seed=5)
+    (xa, ya), = _take(pl.make_dataset(sample_index, "train", FE, cfg, augment.AugmentConfig(),
+                                      noise), 1)
+    (xb, yb), = _take(pl.make_dataset(sample_index, "train", FE, cfg,
+                                      augment.AugmentConfig(feature_noise=0.6), noise), 1)
+    np.testing.assert_array_equal(ya, yb)
+    diff = xb - xa  # the same shift, gain, noise and masks; only the added uniform noise differs
+    assert np.abs(diff).max() <= 0.3 + 1e-4 and np.abs(diff).mean() > 0.1
+
+
 def test_noise_required_but_missing(tmp_path, sample_index):
     index = sc.DatasetIndex(labels=sample_index.labels, splits=sample_index.splits, noise_files=(),
                             skipped=())

@@ -34,6 +34,10 @@ class AugmentConfig:
     """SpecAugment: number of frequency masks per example."""
     freq_mask_max_bins: int = 2
     """SpecAugment: widest frequency mask (in feature bins: MFCCs, mel bands, ...)."""
+    feature_noise: float = 0.0
+    """Uniform noise in [-x/2, +x/2] added to every feature value after SpecAugment: with x the int8
+    input step of the features-in model (about 0.6 for MFCC; kws-export prints it), the network learns
+    to ignore the rounding of its int8 input (quantization-friendly training). 0: off."""
     # Imitating a real recording (kws.data.recording); all off by default.
     background_level: str = "volume"
     """How loud noise is mixed into speech clips: 'volume' (noise * U(0, background_volume)) or
@@ -80,7 +84,7 @@ class AugmentConfig:
                      "eq_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1]")
-        for name in ("time_shift_ms", "background_volume", "gain_db", "time_masks",
+        for name in ("time_shift_ms", "background_volume", "gain_db", "time_masks", "feature_noise",
                      "time_mask_max_frames", "freq_masks", "freq_mask_max_bins",
                      "eq_highpass_min_hz", "eq_tilt_db_per_octave", "eq_peak_db"):
             if getattr(self, name) < 0:
@@ -231,6 +235,13 @@ def _band_masks(batch: tf.Tensor, size: int, count: int, max_width: int, seed: t
         band = (positions >= start[:, None]) & (positions < (start + width)[:, None])
         mask = mask | band
     return mask
+
+
+def feature_noise(features: tf.Tensor, step: float, seed: tf.Tensor) -> tf.Tensor:
+    """Adds uniform noise in [-step/2, step/2] to every value (``step`` 0: unchanged)."""
+    if not step:
+        return features
+    return features + tf.random.stateless_uniform(tf.shape(features), seed, -step / 2, step / 2)
 
 
 def spec_augment(features: tf.Tensor, config: AugmentConfig, seed: tf.Tensor) -> tf.Tensor:
