@@ -68,6 +68,7 @@ def scorecard(export_dir: str, real_voices: dict, streaming: list[dict]) -> dict
             "kws_keras_float": keras["accuracy"], "kws_int8_features_in": int8["accuracy"],
             "kws_int8_waveform_in": waveform["accuracy"],
             "int8_drop_pt": 100 * (keras["accuracy"] - int8["accuracy"]),
+            "int8_waveform_in_drop_pt": 100 * (keras["accuracy"] - waveform["accuracy"]),
             "mlperf_tiny_reference_int8": reference["accuracy"],
             "reference_bytes": reference["int8_bytes"],
         },
