@@ -162,18 +162,44 @@ def magnitude_spectrogram(audio: tf.Tensor, config: FrontendConfig) -> tf.Tensor
     return tf.sqrt(tf.square(tf.math.real(stft)) + tf.square(tf.math.imag(stft)))
 
 
-def compute_features(audio: tf.Tensor, config: FrontendConfig) -> tf.Tensor:
+def warp_frequencies(magnitude: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
+    """Vocal-tract-length perturbation: stretches each example's spectrum along frequency.
+
+    magnitude float32 [batch, frames, bins], factors float32 [batch]. Bin k of the result is bin
+    k / factor of the input (linear interpolation; past the last bin, the last bin), so a factor
+    above 1 moves formants up (a shorter vocal tract) and below 1 down.
+    """
+    bins = magnitude.shape[-1]
+    source = tf.clip_by_value(tf.range(bins, dtype=tf.float32)[None, :] / factors[:, None],
+                              0.0, bins - 1.0)
+    low = tf.floor(source)
+    frac = (source - low)[:, None, :]
+    low = tf.cast(low, tf.int32)
+    high = tf.minimum(low + 1, bins - 1)
+    below = tf.gather(magnitude, low, axis=2, batch_dims=1)
+    above = tf.gather(magnitude, high, axis=2, batch_dims=1)
+    return below * (1.0 - frac) + above * frac
+
+
+def compute_features(audio: tf.Tensor, config: FrontendConfig,
+                     warp: tf.Tensor | None = None) -> tf.Tensor:
     """Features of waveforms.
 
     Args:
       audio: float32 [..., config.clip_samples] in [-1, 1]; one clip or a batch (same results).
+      warp: training only: float32 [batch] frequency-warp factors for a batch [batch, clip_samples]
+        (warp_frequencies); None: no warping (what every exported model computes).
     Returns:
       float32 [..., config.num_frames, config.feature_dim].
     """
     audio = tf.convert_to_tensor(audio, tf.float32)
     if config.feature_type == "micro":
+        if warp is not None:
+            raise ValueError("frequency warping needs a spectrogram-based front end, not micro")
         return micro_features(audio, config)
     magnitude = magnitude_spectrogram(audio, config)
+    if warp is not None:
+        magnitude = warp_frequencies(magnitude, warp)
     if config.feature_type == "spectrogram":
         return tf.math.log(magnitude + config.log_floor)
     weights = mel_matrix(config)

@@ -106,11 +106,22 @@ def test_feature_noise_is_uniform_within_half_a_step():
     assert np.array_equal(augment.feature_noise(feats, 0.0, SEED).numpy(), feats.numpy())
 
 
+def test_warp_factors_share_and_range():
+    assert augment.warp_factors(1000, 0.0, 0.9, 1.1, SEED) is None
+    factors = augment.warp_factors(1000, 0.5, 0.9, 1.1, SEED).numpy()
+    warped = factors != 1.0
+    assert 0.4 < warped.mean() < 0.6
+    assert factors.min() >= 0.9 and factors.max() <= 1.1
+    assert factors[warped].min() < 0.92 and factors[warped].max() > 1.08
+
+
 def test_config_checks():
     with pytest.raises(ValueError, match="background_frequency"):
         augment.AugmentConfig(background_frequency=1.5)
     with pytest.raises(ValueError, match="gain_db must be >= 0"):
         augment.AugmentConfig(gain_db=-1)
+    with pytest.raises(ValueError, match="vtlp_min"):
+        augment.AugmentConfig(vtlp_min=1.2, vtlp_max=1.1)
     with pytest.raises(ValueError, match="feature_noise must be >= 0"):
         augment.AugmentConfig(feature_noise=-0.1)
     assert not augment.NO_AUGMENTATION.uses_noise

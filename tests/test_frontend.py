@@ -153,3 +153,30 @@ def test_mel_matrix_equals_tf_signal():
     cfg = frontend.FrontendConfig()
     ref = tf.signal.linear_to_mel_weight_matrix(40, 257, 16000, 20.0, 4000.0).numpy()
     np.testing.assert_allclose(frontend.mel_matrix(cfg), ref, atol=1e-5)
+
+
+def test_warp_frequencies_matches_numpy_interpolation(rng):
+    magnitude = rng.random((3, 4, 257)).astype(np.float32)
+    factors = np.array([1.0, 0.9, 1.1], np.float32)
+    out = frontend.warp_frequencies(tf.constant(magnitude), tf.constant(factors)).numpy()
+    bins = np.arange(257)
+    for b, factor in enumerate(factors):
+        for t in range(4):
+            expected = np.interp(bins / factor, bins, magnitude[b, t])  # holds the last bin beyond
+            np.testing.assert_allclose(out[b, t], expected, atol=5e-5)  # float32 source bins
+
+
+def test_warping_moves_a_tone_and_factor_one_changes_nothing():
+    config = frontend.FrontendConfig(feature_type="log_mel")
+    t = np.arange(config.clip_samples) / config.sample_rate_hz
+    tone = (0.5 * np.sin(2 * np.pi * 1000.0 * t)).astype(np.float32)[None, :]
+    plain = frontend.compute_features(tone, config).numpy()
+    same = frontend.compute_features(tone, config, tf.constant([1.0])).numpy()
+    np.testing.assert_allclose(same, plain, rtol=1e-6, atol=1e-6)
+    spectrum = frontend.magnitude_spectrogram(tone, config)
+    warped = frontend.warp_frequencies(spectrum, tf.constant([1.1])).numpy()
+    hz_per_bin = config.sample_rate_hz / config.fft_size
+    assert abs(np.argmax(warped[0].mean(0)) * hz_per_bin - 1100.0) <= hz_per_bin
+    with pytest.raises(ValueError, match="not micro"):
+        frontend.compute_features(tone, frontend.FrontendConfig(feature_type="micro"),
+                                  tf.constant([1.1]))

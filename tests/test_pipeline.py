@@ -112,6 +112,21 @@ def test_feature_noise_changes_nothing_else(sample_index):
     assert np.abs(diff).max() <= 0.3 + 1e-4 and np.abs(diff).mean() > 0.1
 
 
+def test_vtlp_warps_some_clips_and_keeps_the_rest(sample_index):
+    noise = pl.load_noise(sample_index, FE.clip_samples, 16000)
+    cfg = pl.PipelineConfig(batch_size=64, seed=5)
+    (xa, ya), = _take(pl.make_dataset(sample_index, "train", FE, cfg, augment.AugmentConfig(),
+                                      noise), 1)
+    (xb, yb), = _take(pl.make_dataset(sample_index, "train", FE, cfg, augment.AugmentConfig(
+        vtlp_probability=0.5, time_masks=0, freq_masks=0), noise), 1)
+    (xc, _), = _take(pl.make_dataset(sample_index, "train", FE, cfg, augment.AugmentConfig(
+        time_masks=0, freq_masks=0), noise), 1)
+    np.testing.assert_array_equal(ya, yb)
+    warped = np.abs(xb - xc).max(axis=(1, 2)) > 1e-4  # same clips, shift, gain and noise otherwise
+    assert 0.2 < warped.mean() < 0.8, warped.mean()
+    assert not np.array_equal(xa, xb)
+
+
 def test_noise_required_but_missing(tmp_path, sample_index):
     index = sc.DatasetIndex(labels=sample_index.labels, splits=sample_index.splits, noise_files=(),
                             skipped=())

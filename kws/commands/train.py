@@ -55,6 +55,10 @@ _FREQ_MASK_MAX_BINS = flags.DEFINE_integer("freq_mask_max_bins", 2, "Widest freq
 # Augmentation imitating a real recording (kws.data.recording); all off by default
 _FEATURE_NOISE = flags.DEFINE_float("feature_noise", 0.0, "Uniform noise of this width added to "
                                     "the features (the int8 input step: ~0.6 for MFCC).")
+_VTLP_PROBABILITY = flags.DEFINE_float("vtlp_probability", 0.0, "Share of clips whose spectrum is "
+                                       "stretched along frequency (vocal-tract-length perturbation).")
+_VTLP_MIN = flags.DEFINE_float("vtlp_min", 0.9, "Smallest warp factor.")
+_VTLP_MAX = flags.DEFINE_float("vtlp_max", 1.1, "Largest warp factor.")
 _BACKGROUND_LEVEL = flags.DEFINE_enum(
     "background_level", "volume", list(augment.BACKGROUND_LEVELS), "volume: noise scaled by "
     "U(0, --background_volume); snr: speech-to-noise ratio U(--background_snr_min_db, "
@@ -159,7 +163,8 @@ def build_config() -> tc.TrainConfig:
             background_volume=_BACKGROUND_VOLUME.value, gain_db=_GAIN_DB.value,
             time_masks=_TIME_MASKS.value, time_mask_max_frames=_TIME_MASK_MAX_FRAMES.value,
             freq_masks=_FREQ_MASKS.value, freq_mask_max_bins=_FREQ_MASK_MAX_BINS.value,
-            feature_noise=_FEATURE_NOISE.value,
+            feature_noise=_FEATURE_NOISE.value, vtlp_probability=_VTLP_PROBABILITY.value,
+            vtlp_min=_VTLP_MIN.value, vtlp_max=_VTLP_MAX.value,
             background_level=_BACKGROUND_LEVEL.value,
             background_snr_min_db=_BACKGROUND_SNR_MIN_DB.value,
             background_snr_max_db=_BACKGROUND_SNR_MAX_DB.value,

@@ -38,6 +38,14 @@ class AugmentConfig:
     """Uniform noise in [-x/2, +x/2] added to every feature value after SpecAugment: with x the int8
     input step of the features-in model (about 0.6 for MFCC; kws-export prints it), the network learns
     to ignore the rounding of its int8 input (quantization-friendly training). 0: off."""
+    vtlp_probability: float = 0.0
+    """Share of clips given vocal-tract-length perturbation: the spectrum stretched along frequency by
+    a factor uniform in [vtlp_min, vtlp_max] (kws.frontend.warp_frequencies), like another speaker's
+    formants. Not for the micro front end."""
+    vtlp_min: float = 0.9
+    """Smallest warp factor (formants down)."""
+    vtlp_max: float = 1.1
+    """Largest warp factor (formants up)."""
     # Imitating a real recording (kws.data.recording); all off by default.
     background_level: str = "volume"
     """How loud noise is mixed into speech clips: 'volume' (noise * U(0, background_volume)) or
@@ -81,7 +89,7 @@ class AugmentConfig:
 
     def __post_init__(self):
         for name in ("background_frequency", "speed_probability", "reverb_probability",
-                     "eq_probability"):
+                     "eq_probability", "vtlp_probability"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be in [0, 1]")
         for name in ("time_shift_ms", "background_volume", "gain_db", "time_masks", "feature_noise",
@@ -89,11 +97,12 @@ class AugmentConfig:
                      "eq_highpass_min_hz", "eq_tilt_db_per_octave", "eq_peak_db"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
-        for name in ("speed_min", "reverb_rt60_min_s", "eq_lowpass_min_hz"):
+        for name in ("speed_min", "reverb_rt60_min_s", "eq_lowpass_min_hz", "vtlp_min"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be > 0")
         for low, high in (("background_snr_min_db", "background_snr_max_db"),
-                          ("speed_min", "speed_max"), ("reverb_rt60_min_s", "reverb_rt60_max_s"),
+                          ("speed_min", "speed_max"), ("vtlp_min", "vtlp_max"),
+                          ("reverb_rt60_min_s", "reverb_rt60_max_s"),
                           ("reverb_drr_min_db", "reverb_drr_max_db"),
                           ("eq_lowpass_min_hz", "eq_lowpass_max_hz"),
                           ("eq_highpass_min_hz", "eq_highpass_max_hz")):
@@ -235,6 +244,18 @@ def _band_masks(batch: tf.Tensor, size: int, count: int, max_width: int, seed: t
         band = (positions >= start[:, None]) & (positions < (start + width)[:, None])
         mask = mask | band
     return mask
+
+
+def warp_factors(batch: tf.Tensor, probability: float, low: float, high: float,
+                 seed: tf.Tensor) -> tf.Tensor | None:
+    """Per-example frequency-warp factors [batch]: uniform in [low, high] with ``probability``, else 1;
+    None when ``probability`` is 0."""
+    if not probability:
+        return None
+    s_use, s_factor = _seeds(seed, 2)
+    use = tf.random.stateless_uniform([batch], s_use) < probability
+    factor = tf.random.stateless_uniform([batch], s_factor, low, high)
+    return tf.where(use, factor, tf.ones_like(factor))
 
 
 def feature_noise(features: tf.Tensor, step: float, seed: tf.Tensor) -> tf.Tensor:

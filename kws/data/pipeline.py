@@ -165,11 +165,12 @@ def _train_batch(samples, is_silence, seed, features, config, noise):
     """Speed -> time shift -> gain -> noise -> room and microphone (one FFT, noise included: it is
     in the room and goes through the microphone too) -> clipping -> features -> SpecAugment."""
     s_shift, s_gain, s_noise, s_spec = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    # The recording-chain ops and feature noise draw from seeds of their own, so the four above (and
+    # The recording-chain ops, feature noise and warping draw from seeds of their own, so the four above (and
     # the batches of runs without those ops) are what they were before the ops existed.
     s_speed, s_room = tf.unstack(tf.random.experimental.stateless_split(
         tf.random.experimental.stateless_fold_in(seed, 1), 2))
     s_feature = tf.random.experimental.stateless_fold_in(seed, 2)
+    s_warp = tf.random.experimental.stateless_fold_in(seed, 3)
     samples = recording.random_speed(samples, config.speed_probability, config.speed_min,
                                      config.speed_max, s_speed)
     shift = int(round(features.sample_rate_hz * config.time_shift_ms / 1000))
@@ -181,6 +182,8 @@ def _train_batch(samples, is_silence, seed, features, config, noise):
                                     config.background_volume, s_noise, config.snr_range_db)
     samples = recording.reverb_and_eq(samples, config, features.sample_rate_hz, s_room)
     samples = tf.clip_by_value(samples, -1.0, 1.0)
-    feats = frontend.compute_features(samples, features)
+    warp = augment.warp_factors(tf.shape(samples)[0], config.vtlp_probability, config.vtlp_min,
+                                config.vtlp_max, s_warp)
+    feats = frontend.compute_features(samples, features, warp)
     feats = augment.spec_augment(feats, config, s_spec)
     return augment.feature_noise(feats, config.feature_noise, s_feature)

@@ -70,6 +70,9 @@ class TrainConfig:
             raise ValueError("learning_rate must be > 0")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError("label_smoothing must be in [0, 1)")
+        if self.augment.vtlp_probability and self.features.feature_type == "micro":
+            raise ValueError("vtlp_probability needs a spectrogram-based front end (mfcc, log_mel, "
+                             "spectrogram), not micro")
         if not 0 < self.distill_weight <= 1:
             raise ValueError("distill_weight must be in (0, 1]")
         if self.distill_temperature <= 0:
