@@ -11,13 +11,15 @@ with the MLPerf Tiny KWS reference scored on the very same clips in the same run
         --export_dirs=runs/real_voices/export
 
 Builds a merged Speech Commands tree (links, nothing copied) from the synthetic default dataset and the
-real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them join the
-training split, the rest form the test split (so test speakers are never heard). Real `_unknown_` clips
-go to their word's folder; real `_silence_` clips stay `_silence_`. Validation: the synthetic dataset's
-held-out voices, which do not track real voices (best-by-validation picked epoch 13 of an 80-epoch run:
-77.3 % on the held-out speakers against 81.3 % at its last epoch), so runs are scored at their last
-checkpoint unless --checkpoint says otherwise. Trains with kws-train's defaults, the flags here, and any augmentation flag of
-kws-train (--reverb_probability, --background_level=snr, ...: every kws.data.augment.AugmentConfig
+real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them
+join the training split, the rest form the test split (so test speakers are never heard). Real
+`_unknown_` clips go to their word's folder; real `_silence_` clips stay `_silence_`. Validation: the
+synthetic dataset's held-out voices (plus the real clips of --real_validation_percentage of the
+speakers, taken from the training side). Synthetic voices alone do not track real ones (best by
+validation picked epoch 13 of an 80-epoch run: 77.3 % on the held-out speakers against 81.3 % at its
+last epoch), so runs are scored at their last checkpoint unless --checkpoint says otherwise. Trains
+with kws-train's defaults, the flags here, and any augmentation flag of kws-train
+(--reverb_probability, --background_level=snr, ...: every kws.data.augment.AugmentConfig
 field, same names and defaults).
 
 The table: the reference (int8, its own features; mlperf_ref.py) on the held-out clips and on every
@@ -64,6 +66,10 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory
                                "and the training run in run/.")
 _REAL_TRAIN_PERCENTAGE = flags.DEFINE_float("real_train_percentage", 50.0,
                                             "Share of real speakers used for training.")
+_REAL_VALIDATION_PERCENTAGE = flags.DEFINE_float(
+    "real_validation_percentage", 0.0, "Share of real speakers, taken from the training side, whose "
+    "clips join the validation split (so the best checkpoint is chosen on real voices too); "
+    "the held-out test speakers stay the same.")
 _REAL_REPEAT = flags.DEFINE_integer("real_repeat", 1, "Times each real training clip is in the "
                                     "training split (oversampling real voices).", lower_bound=1)
 _EPOCHS = flags.DEFINE_integer("epochs", 60, "Epochs.")
@@ -114,9 +120,14 @@ def _percent(speaker: str) -> float:
 
 
 def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
-                      real_train_percentage: float, real_repeat: int = 1) -> dict:
+                      real_train_percentage: float, real_repeat: int = 1,
+                      real_validation_percentage: float = 0.0) -> dict:
     """Links both datasets into ``out`` with list files; returns counts of real speakers per split.
-    Each real training clip is linked ``real_repeat`` times (same speaker in the name)."""
+    Each real training clip is linked ``real_repeat`` times (same speaker in the name). Speakers whose
+    hash percentage lies in [real_train_percentage - real_validation_percentage,
+    real_train_percentage) go to validation instead of training."""
+    if not 0 <= real_validation_percentage <= real_train_percentage:
+        raise UserError("--real_validation_percentage must be in [0, --real_train_percentage]")
     testing, validation = [], []
     with open(os.path.join(synth_dir, "validation_list.txt"), encoding="utf-8") as f:
         validation = [line.strip() for line in f if line.strip()]
@@ -135,7 +146,7 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                 if name.endswith(".wav"):
                     _link(os.path.join(folder, name),
                           os.path.join(out, sc.BACKGROUND_NOISE_DIR, name))
-    speakers = {"train": set(), "test": set()}
+    speakers = {"train": set(), "validation": set(), "test": set()}
     for label in os.listdir(real_dir):
         folder = os.path.join(real_dir, label)
         if not os.path.isdir(folder):
@@ -144,10 +155,14 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
             word = name.split("_", 1)[0] if label == sc.UNKNOWN_LABEL else label
             rel = f"{word}/real_{name}"
             speaker = sc.speaker_id(name)
-            split = "train" if _percent(speaker) < real_train_percentage else "test"
+            percent = _percent(speaker)
+            split = ("test" if percent >= real_train_percentage else "validation"
+                     if percent >= real_train_percentage - real_validation_percentage else "train")
             _link(os.path.join(folder, name), os.path.join(out, rel))
             if split == "test":
                 testing.append(rel)
+            elif split == "validation":
+                validation.append(rel)
             else:  # more links to the same clip: real voices weigh more in training
                 for copy in range(1, real_repeat):
                     _link(os.path.join(folder, name),
@@ -278,10 +293,12 @@ def main(argv):
     real_dir = _REAL_DIR.value
     merged = os.path.join(_WORKDIR.value, "merged_data")
     speakers = build_merged_tree(synth_dir, real_dir, _NOISE_DIR.value, merged,
-                                 _REAL_TRAIN_PERCENTAGE.value, _REAL_REPEAT.value)
+                                 _REAL_TRAIN_PERCENTAGE.value, _REAL_REPEAT.value,
+                                 _REAL_VALIDATION_PERCENTAGE.value)
     run_dir = os.path.join(_WORKDIR.value, "run")
     if _PREPARE_ONLY.value:
-        print(f"{merged}: real speakers {speakers['train']} in training, {speakers['test']} held out")
+        print(f"{merged}: real speakers {speakers['train']} in training, "
+              f"{speakers['validation']} in validation, {speakers['test']} held out")
         return
     if not _SCORE_ONLY.value:
         _train(merged, run_dir, augmentation)
@@ -300,7 +317,8 @@ def main(argv):
     for name, workdir, checkpoint, export_dir in models:
         rows += score_kws(name, workdir, checkpoint, export_dir, held_out, real_dir)
     rows.append(reference_all)
-    print(f"\nreal speakers: {speakers['train']} in training, {speakers['test']} held out "
+    print(f"\nreal speakers: {speakers['train']} in training, {speakers['validation']} in "
+          f"validation, {speakers['test']} held out "
           f"(--real_train_percentage={_REAL_TRAIN_PERCENTAGE.value:g})")
     print(format_table(rows))
     if _OUTPUT.value:
