@@ -13,14 +13,15 @@ with the MLPerf Tiny KWS reference scored on the very same clips in the same run
 Builds a merged Speech Commands tree (links, nothing copied) from the synthetic default dataset and the
 real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them
 join the training split, the rest form the test split (so test speakers are never heard). Real
-`_unknown_` clips go to their word's folder; real `_silence_` clips stay `_silence_`. Validation: the
-synthetic dataset's held-out voices (plus the real clips of --real_validation_percentage of the
-speakers, taken from the training side). Synthetic voices alone do not track real ones (best by
-validation picked epoch 13 of an 80-epoch run: 77.3 % on the held-out speakers against 81.3 % at its
-last epoch), so runs are scored at their last checkpoint unless --checkpoint says otherwise. Trains
-with kws-train's defaults, the flags here, and any augmentation flag of kws-train
-(--reverb_probability, --background_level=snr, ...: every kws.data.augment.AugmentConfig
-field, same names and defaults).
+`_unknown_` clips go to their word's folder; real `_silence_` clips stay `_silence_`.
+
+Validation: the synthetic dataset's held-out voices (plus the real clips of
+--real_validation_percentage of the speakers, taken from the training side). Synthetic voices alone
+do not track real ones (best by validation picked epoch 13 of an 80-epoch run: 77.3 % on the
+held-out speakers against 81.3 % at its last epoch), so runs are scored at their last checkpoint
+unless --checkpoint says otherwise. Trains with kws-train's defaults, the flags here, and any
+augmentation flag of kws-train (--reverb_probability, --background_level=snr, ...: every
+kws.data.augment.AugmentConfig field, same names and defaults).
 
 The table: the reference (int8, its own features; mlperf_ref.py) on the held-out clips and on every
 clip of --real_dir; each kws model on the held-out clips as Keras (float) and int8 (features in:
@@ -67,8 +68,8 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory
 _REAL_TRAIN_PERCENTAGE = flags.DEFINE_float("real_train_percentage", 50.0,
                                             "Share of real speakers used for training.")
 _REAL_VALIDATION_PERCENTAGE = flags.DEFINE_float(
-    "real_validation_percentage", 0.0, "Share of real speakers, taken from the training side, whose "
-    "clips join the validation split (so the best checkpoint is chosen on real voices too); "
+    "real_validation_percentage", 0.0, "Share of real speakers, taken from the training side, "
+    "whose clips join the validation split (so the best checkpoint is chosen on real voices too); "
     "the held-out test speakers stay the same.")
 _REAL_REPEAT = flags.DEFINE_integer("real_repeat", 1, "Times each real training clip is in the "
                                     "training split (oversampling real voices).", lower_bound=1)
@@ -83,9 +84,9 @@ _SCORE_ONLY = flags.DEFINE_bool("score_only", False, "Do not train: score <workd
                                 "has a best checkpoint), --run_dirs and --export_dirs.")
 _RUN_DIRS = flags.DEFINE_list("run_dirs", [], "More kws-train working directories to score.")
 _CHECKPOINT = flags.DEFINE_string(
-    "checkpoint", "last", "Checkpoint of <workdir>/run and --run_dirs to score: last (the end of the "
-    "cosine schedule), best (by validation accuracy: the synthetic voices', which does not track real "
-    "voices), or a .keras file.")
+    "checkpoint", "last", "Checkpoint of <workdir>/run and --run_dirs to score: last (the end of "
+    "the cosine schedule), best (by validation accuracy: the synthetic voices', which does not "
+    "track real voices), or a .keras file.")
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "kws-export folders to score.")
 _PEER_MODEL = flags.DEFINE_string("peer_model", mlperf_ref.MODEL_PATH,
                                   "The MLPerf Tiny KWS reference model.")
@@ -123,8 +124,8 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                       real_train_percentage: float, real_repeat: int = 1,
                       real_validation_percentage: float = 0.0) -> dict:
     """Links both datasets into ``out`` with list files; returns counts of real speakers per split.
-    Each real training clip is linked ``real_repeat`` times (same speaker in the name). Speakers whose
-    hash percentage lies in [real_train_percentage - real_validation_percentage,
+    Each real training clip is linked ``real_repeat`` times (same speaker in the name). Speakers
+    whose hash percentage lies in [real_train_percentage - real_validation_percentage,
     real_train_percentage) go to validation instead of training."""
     if not 0 <= real_validation_percentage <= real_train_percentage:
         raise UserError("--real_validation_percentage must be in [0, --real_train_percentage]")

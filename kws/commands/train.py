@@ -28,8 +28,8 @@ _DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset root (folder per word).
 _DATA_URL = flags.DEFINE_string("data_url", "", "Download and extract this .tar.gz/.zip into "
                                 "--data_dir first (e.g. the Speech Commands archive).")
 _DATA_SHA256 = flags.DEFINE_string("data_sha256", "", "Expected SHA-256 of --data_url's archive.")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR, "Where the default synthetic "
-                                 "dataset lives.")
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR,
+                                 "Where the default synthetic dataset lives.")
 _LABEL_MODE = flags.DEFINE_enum("label_mode", "keywords", list(sc.LABEL_MODES),
                                 "keywords: wanted words + _silence_ + _unknown_; all_words: every "
                                 "folder is a label.")
@@ -55,8 +55,9 @@ _FREQ_MASK_MAX_BINS = flags.DEFINE_integer("freq_mask_max_bins", 2, "Widest freq
 # Augmentation imitating a real recording (kws.data.recording); all off by default
 _FEATURE_NOISE = flags.DEFINE_float("feature_noise", 0.0, "Uniform noise of this width added to "
                                     "the features (the int8 input step: ~0.6 for MFCC).")
-_VTLP_PROBABILITY = flags.DEFINE_float("vtlp_probability", 0.0, "Share of clips whose spectrum is "
-                                       "stretched along frequency (vocal-tract-length perturbation).")
+_VTLP_PROBABILITY = flags.DEFINE_float(
+    "vtlp_probability", 0.0,
+    "Share of clips whose spectrum is stretched along frequency (vocal-tract-length perturbation).")
 _VTLP_MIN = flags.DEFINE_float("vtlp_min", 0.9, "Smallest warp factor.")
 _VTLP_MAX = flags.DEFINE_float("vtlp_max", 1.1, "Largest warp factor.")
 _BACKGROUND_LEVEL = flags.DEFINE_enum(

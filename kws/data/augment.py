@@ -35,13 +35,13 @@ class AugmentConfig:
     freq_mask_max_bins: int = 2
     """SpecAugment: widest frequency mask (in feature bins: MFCCs, mel bands, ...)."""
     feature_noise: float = 0.0
-    """Uniform noise in [-x/2, +x/2] added to every feature value after SpecAugment: with x the int8
-    input step of the features-in model (about 0.6 for MFCC; kws-export prints it), the network learns
-    to ignore the rounding of its int8 input (quantization-friendly training). 0: off."""
+    """Uniform noise in [-x/2, +x/2] added to every feature value after SpecAugment: with x the
+    int8 input step of the features-in model (about 0.6 for MFCC), the network learns to ignore the
+    rounding of its int8 input (quantization-friendly training). 0: off."""
     vtlp_probability: float = 0.0
-    """Share of clips given vocal-tract-length perturbation: the spectrum stretched along frequency by
-    a factor uniform in [vtlp_min, vtlp_max] (kws.frontend.warp_frequencies), like another speaker's
-    formants. Not for the micro front end."""
+    """Share of clips given vocal-tract-length perturbation: the spectrum stretched along frequency
+    by a factor uniform in [vtlp_min, vtlp_max] (kws.frontend.warp_frequencies), like another
+    speaker's formants. Not for the micro front end."""
     vtlp_min: float = 0.9
     """Smallest warp factor (formants down)."""
     vtlp_max: float = 1.1
@@ -248,8 +248,8 @@ def _band_masks(batch: tf.Tensor, size: int, count: int, max_width: int, seed: t
 
 def warp_factors(batch: tf.Tensor, probability: float, low: float, high: float,
                  seed: tf.Tensor) -> tf.Tensor | None:
-    """Per-example frequency-warp factors [batch]: uniform in [low, high] with ``probability``, else 1;
-    None when ``probability`` is 0."""
+    """Per-example frequency-warp factors [batch]: uniform in [low, high] with ``probability``,
+    else 1; None when ``probability`` is 0."""
     if not probability:
         return None
     s_use, s_factor = _seeds(seed, 2)

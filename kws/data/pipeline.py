@@ -163,10 +163,11 @@ def _decode_all(paths: list[str], clip_samples: int) -> np.ndarray:
 
 def _train_batch(samples, is_silence, seed, features, config, noise):
     """Speed -> time shift -> gain -> noise -> room and microphone (one FFT, noise included: it is
-    in the room and goes through the microphone too) -> clipping -> features -> SpecAugment."""
+    in the room and goes through the microphone too) -> clipping -> features (frequency-warped when
+    VTLP is on) -> SpecAugment -> feature noise."""
     s_shift, s_gain, s_noise, s_spec = tf.unstack(tf.random.experimental.stateless_split(seed, 4))
-    # The recording-chain ops, feature noise and warping draw from seeds of their own, so the four above (and
-    # the batches of runs without those ops) are what they were before the ops existed.
+    # The recording-chain ops, warping and feature noise draw from seeds of their own, so the four
+    # above (and the batches of runs without those ops) are what they were before the ops existed.
     s_speed, s_room = tf.unstack(tf.random.experimental.stateless_split(
         tf.random.experimental.stateless_fold_in(seed, 1), 2))
     s_feature = tf.random.experimental.stateless_fold_in(seed, 2)

@@ -67,8 +67,9 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "With --workdir: best, o
 # The recording.
 _DATA_DIR = flags.DEFINE_string("data_dir", "", "Dataset to make the recording from (default: the "
                                 "synthetic default dataset in --synth_dir).")
-_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR, "Where the synthetic default "
-                                 "dataset is (generated there once when missing).")
+_SYNTH_DIR = flags.DEFINE_string("synth_dir", synth.DEFAULT_SYNTH_DIR,
+                                 "Where the synthetic default dataset is (generated there once "
+                                 "when missing).")
 _SPLIT = flags.DEFINE_enum("split", "test", list(sc.SPLITS) + ["all"], "Split of --data_dir whose "
                            "clips are used; 'all': every clip.")
 _NOISE_DIR = flags.DEFINE_string("noise_dir", "", "Folder of background-noise WAVs (default: "

@@ -90,8 +90,11 @@ def write_state(folder: str, state: State) -> None:
 
 
 def resolve(workdir: str, name: str) -> str:
-    """The checkpoint file that ``name`` means in run ``workdir``: 'best' (best validation accuracy),
-    'last' (the last finished epoch; with a cosine schedule, the end of training) or a .keras path."""
+    """The checkpoint file that ``name`` means in run ``workdir``.
+
+    'best' (best validation accuracy), 'last' (the last finished epoch; with a cosine schedule, the
+    end of training) or a path to a .keras file.
+    """
     folder = os.path.join(workdir, "checkpoints")
     if name == "best":
         return os.path.join(folder, "best.keras")

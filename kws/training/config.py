@@ -48,8 +48,9 @@ class TrainConfig:
     label_smoothing: float = 0.05
     """Label smoothing of the cross-entropy."""
     teacher_dir: str = ""
-    """Knowledge distillation (kws.training.distill): working directory of a finished, usually larger
-    run with the same labels and front end whose probabilities join the labels as targets. Empty: none."""
+    """Knowledge distillation (kws.training.distill): working directory of a finished, usually
+    larger run with the same labels and front end, whose probabilities join the labels as targets.
+    Empty: none."""
     teacher_checkpoint: str = "best"
     """Which of the teacher run's checkpoints teaches: best, last, or a .keras file."""
     distill_weight: float = 0.5

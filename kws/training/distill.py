@@ -1,14 +1,16 @@
 """Knowledge distillation: train a small model against a larger, finished kws run's probabilities.
 
-The teacher is a checkpoint (best, last or a file) of another, finished kws-train working directory, with the same labels and
-the same front end. It runs (inference mode) on each augmented training batch inside the input
-pipeline, so the student sees exactly the batches it would see without a teacher, and a resumed run
-sees the targets an uninterrupted one would have seen. The student's target becomes
+The teacher is a checkpoint (best, last or a file) of another, finished kws-train working directory
+with the same labels and the same front end. It runs (inference mode) on each augmented training
+batch inside the input pipeline, so the student sees exactly the batches it would see without a
+teacher, and a resumed run sees the targets an uninterrupted one would have seen. The student's
+target becomes
 
     (1 - weight) * one_hot(label) + weight * softmax(log(p_teacher) / temperature)
 
-and the loss stays the run's cross-entropy (with its label smoothing). A temperature above 1 flattens
-the teacher's distribution, so the student also learns which wrong words the teacher finds similar.
+and the loss stays the run's cross-entropy (with its label smoothing). A temperature above 1
+flattens the teacher's distribution, so the student also learns which wrong words the teacher finds
+similar.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from kws.training import checkpoint as ckpt
 
 
 class TeacherError(UserError):
-    """A teacher run that cannot teach this student (missing, unfinished, other labels or features)."""
+    """A teacher run that cannot teach this student (missing, unfinished, other labels/features)."""
 
 
 def load_teacher(teacher_dir: str, labels: list[str], features: dict,
@@ -55,8 +57,8 @@ def load_teacher(teacher_dir: str, labels: list[str], features: dict,
     with open(labels_path, encoding="utf-8") as f:
         teacher_labels = f.read().split()
     if teacher_labels != list(labels):
-        raise TeacherError(f"--teacher_dir {teacher_dir} has labels {teacher_labels}, the student's "
-                           f"data has {list(labels)}")
+        raise TeacherError(f"--teacher_dir {teacher_dir} has labels {teacher_labels}, the "
+                           f"student's data has {list(labels)}")
     state = ckpt.read_state(os.path.join(teacher_dir, "checkpoints"))
     if state is None or not state.done:
         raise TeacherError(f"--teacher_dir {teacher_dir}: its training has not finished (no "
