@@ -85,7 +85,7 @@ LABELS = ["alpha", "beta", "gamma"]
     (lambda d: str(d / "nowhere"), "no config.json"),
     (lambda d: _fake_teacher(d / "t", labels=("alpha", "beta")), r"has labels \['alpha', 'beta'\]"),
     (lambda d: _fake_teacher(d / "t", features=frontend.FrontendConfig(feature_type="mfcc")),
-     "other features.*feature_type: 'mfcc' vs 'log_mel'"),
+     "other features.*feature_type: 'mfcc' -> 'log_mel'"),
     (lambda d: _fake_teacher(d / "t", done=False), "has not finished"),
     (lambda d: _fake_teacher(d / "t"), "best.keras does not exist"),  # done, but no file
 ])

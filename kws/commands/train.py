@@ -52,7 +52,6 @@ _TIME_MASKS = flags.DEFINE_integer("time_masks", 2, "SpecAugment time masks.")
 _TIME_MASK_MAX_FRAMES = flags.DEFINE_integer("time_mask_max_frames", 5, "Longest time mask.")
 _FREQ_MASKS = flags.DEFINE_integer("freq_masks", 2, "SpecAugment frequency masks.")
 _FREQ_MASK_MAX_BINS = flags.DEFINE_integer("freq_mask_max_bins", 2, "Widest frequency mask.")
-# Augmentation imitating a real recording (kws.data.recording); all off by default
 _FEATURE_NOISE = flags.DEFINE_float("feature_noise", 0.0, "Uniform noise of this width added to "
                                     "the features (the int8 input step: ~0.6 for MFCC).")
 _VTLP_PROBABILITY = flags.DEFINE_float(
@@ -60,6 +59,7 @@ _VTLP_PROBABILITY = flags.DEFINE_float(
     "Share of clips whose spectrum is stretched along frequency (vocal-tract-length perturbation).")
 _VTLP_MIN = flags.DEFINE_float("vtlp_min", 0.9, "Smallest warp factor.")
 _VTLP_MAX = flags.DEFINE_float("vtlp_max", 1.1, "Largest warp factor.")
+# Augmentation imitating a real recording (kws.data.recording); all off by default
 _BACKGROUND_LEVEL = flags.DEFINE_enum(
     "background_level", "volume", list(augment.BACKGROUND_LEVELS), "volume: noise scaled by "
     "U(0, --background_volume); snr: speech-to-noise ratio U(--background_snr_min_db, "

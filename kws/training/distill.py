@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from kws.errors import UserError
 from kws.training import checkpoint as ckpt
+from kws.training import config as tc
 
 
 class TeacherError(UserError):
@@ -44,13 +45,11 @@ def load_teacher(teacher_dir: str, labels: list[str], features: dict,
                            "directory of a finished kws-train run")
     with open(config_path, encoding="utf-8") as f:
         teacher_features = json.load(f).get("features", {})
-    diff = sorted(k for k in set(features) | set(teacher_features)
-                  if features.get(k) != teacher_features.get(k))
+    diff = tc.differences(teacher_features, features)
     if diff:
-        raise TeacherError(f"--teacher_dir {teacher_dir} was trained on other features ("
-                           + ", ".join(f"{k}: {teacher_features.get(k)!r} vs {features.get(k)!r}"
-                                       for k in diff)
-                           + "); the teacher must use the student's front end")
+        raise TeacherError(f"--teacher_dir {teacher_dir} was trained on other features (teacher -> "
+                           f"student: {'; '.join(diff)}); the teacher must use the student's "
+                           "front end")
     labels_path = os.path.join(teacher_dir, "labels.txt")
     if not os.path.isfile(labels_path):
         raise TeacherError(f"--teacher_dir {teacher_dir}: no labels.txt; its run never started")
