@@ -1,0 +1,109 @@
+"""The speaker split of benchmarks/real_voices.py: what its scorecard's honesty rests on.
+
+The benchmark is run as a user runs it (`--prepare_only`, a subprocess) on a small synthetic-style
+folder and a small real-style folder made here. The expected split is recomputed from the rule the
+script documents (a salted SHA-1 of the speaker, as tests/test_device_pretrained.py does), not
+taken from the script; the checks are that no held-out speaker is heard in training or validation,
+that each real training clip is linked --real_repeat times, and that synthetic test voices are left
+out.
+Marked slow only to keep it out of the Bazel run: benchmarks/ scripts are not Bazel targets.
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "real_voices.py"
+SPEAKERS = [f"{n:08x}" for n in range(0x1000, 0x1000 + 40)]
+WORDS = ("yes", "no")
+pytestmark = pytest.mark.slow
+
+
+def _percent(speaker: str) -> float:
+    digest = hashlib.sha1(f"kws-real-voices:{speaker}".encode()).hexdigest()
+    return int(digest, 16) % 10000 / 100.0
+
+
+def _touch(path: pathlib.Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"RIFF")  # the split only links files; nothing reads them
+
+
+@pytest.fixture(name="trees")
+def fixture_trees(tmp_path):
+    synth, real = tmp_path / "synth", tmp_path / "real"
+    synth.mkdir()
+    (synth / "synth_manifest.json").write_text(json.dumps({"config": {}}))
+    for word in WORDS:
+        for voice in ("aaaa0001", "bbbb0002", "cccc0003"):
+            _touch(synth / word / f"{voice}_nohash_0.wav")
+    _touch(synth / "_background_noise_" / "white_noise.wav")
+    (synth / "validation_list.txt").write_text(
+        "yes/bbbb0002_nohash_0.wav\nno/bbbb0002_nohash_0.wav\n")
+    (synth / "testing_list.txt").write_text("yes/cccc0003_nohash_0.wav\nno/cccc0003_nohash_0.wav\n")
+    for speaker in SPEAKERS:
+        _touch(real / "yes" / f"{speaker}_nohash_0.wav")
+        _touch(real / "_unknown_" / f"bed_{speaker}_nohash_1.wav")
+    return synth, real, tmp_path / "work"
+
+
+def _prepare(synth, real, work, *flags):
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), f"--synth_dir={synth}", f"--real_dir={real}",
+         f"--workdir={work}", "--prepare_only", *flags],
+        capture_output=True, text=True, check=False, timeout=300)
+
+
+def _speaker(name: str) -> str:
+    return name.split("_nohash_")[0].split("_")[-1]
+
+
+def test_split_is_speaker_disjoint_and_repeats_training_clips(trees):
+    synth, real, work = trees
+    done = _prepare(synth, real, work, "--real_train_percentage=50", "--real_repeat=3",
+                    "--real_validation_percentage=20")
+    assert done.returncode == 0, done.stderr
+    merged = work / "merged_data"
+    lists = {name: set((merged / f"{name}_list.txt").read_text().split())
+             for name in ("testing", "validation")}
+    expect = {"train": set(), "validation": set(), "test": set()}
+    for s in SPEAKERS:
+        p = _percent(s)
+        expect["test" if p >= 50 else "validation" if p >= 30 else "train"].add(s)
+    assert all(expect.values()), "the 40 made-up speakers should land in all three splits"
+    real_files = [p for p in merged.rglob("*.wav") if "real" in p.name]
+    by_split = collections.defaultdict(set)
+    copies = collections.Counter()
+    for path in real_files:
+        rel = f"{path.parent.name}/{path.name}"
+        split = ("test" if rel in lists["testing"] else
+                 "validation" if rel in lists["validation"] else "train")
+        by_split[split].add(_speaker(path.name))
+        copies[(path.parent.name, _speaker(path.name))] += 1
+    assert by_split == expect
+    for (word, speaker), n in copies.items():
+        assert n == (3 if speaker in expect["train"] else 1), (word, speaker)
+    # unknown words go to their word's folder; the synthetic test voice is not used at all
+    assert {p.parent.name for p in real_files} == {"yes", "bed"}
+    assert not list(merged.rglob("cccc0003*"))
+    assert (merged / "yes" / "aaaa0001_nohash_0.wav").is_symlink()
+    assert "yes/bbbb0002_nohash_0.wav" in lists["validation"]
+    assert f"{len(expect['train'])} in training, {len(expect['validation'])} in validation, " \
+           f"{len(expect['test'])} held out" in done.stdout
+
+
+def test_validation_share_larger_than_training_share_is_refused(trees):
+    synth, real, work = trees
+    done = _prepare(synth, real, work, "--real_train_percentage=30",
+                    "--real_validation_percentage=40")
+    assert done.returncode == 1
+    assert "--real_validation_percentage must be in [0, --real_train_percentage]" in done.stderr
+    assert not (work / "merged_data" / "testing_list.txt").exists()
