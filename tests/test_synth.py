@@ -256,6 +256,10 @@ def test_bad_configs_raise_clear_errors(tmp_path, espeak):
         small_config(tmp_path, words=("Hey Kiwi",))
     with pytest.raises(ValueError, match="repeat"):
         small_config(tmp_path, words=("yes", "yes"))
+    with pytest.raises(ValueError, match="pitches_semitones must be finite numbers without rep"):
+        small_config(tmp_path, pitches_semitones=(1.0, 1.0))
+    with pytest.raises(ValueError, match="rates must be finite numbers without repeats"):
+        small_config(tmp_path, rates=(float("nan"),))
     long_phrase = "one_two_three_four_five_six_seven_eight"
     with pytest.raises(ValueError, match="too long for a 1000 ms clip"):
         synth.synthesize_dataset(small_config(tmp_path / "long", words=(long_phrase,), num_speakers=1,
@@ -282,5 +286,27 @@ def test_cli_help_lists_the_flags():
     done = subprocess.run([sys.executable, "-m", "kws.cli", "synth", "--helpfull"],
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode in (0, 1), done.stderr  # absl exits 1 after printing help
-    for flag in ("--words", "--num_speakers", "--seed", "--output_dir", "--engines"):
+    for flag in ("--words", "--num_speakers", "--seed", "--output_dir", "--engines",
+                 "--pitches_semitones", "--rates"):
         assert flag in done.stdout
+
+
+def test_cli_pitches_and_rates_reach_the_speakers(tmp_path, espeak):
+    out = tmp_path / "d"
+    done = subprocess.run(
+        [sys.executable, "-m", "kws.cli", "synth", f"--output_dir={out}", "--words=yes",
+         "--num_speakers=6", "--engines=espeak-ng", "--validation_percentage=0",
+         "--testing_percentage=0", "--background_noise_duration_ms=0",
+         "--pitches_semitones=-5.5,4", "--rates=0.7"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    speakers = manifest(out)["speakers"]
+    assert len(speakers) == 6
+    assert {s["pitch_semitones"] for s in speakers} <= {-5.5, 4.0}
+    assert {s["rate"] for s in speakers} == {0.7}
+    bad = subprocess.run(
+        [sys.executable, "-m", "kws.cli", "synth", f"--output_dir={tmp_path / 'e'}", "--rates=1,x"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert bad.returncode == 1
+    assert "--rates: could not convert string to float: 'x'" in bad.stderr
+    assert not (tmp_path / "e").exists()

@@ -12,6 +12,7 @@ from absl import flags
 
 from kws.data import synth
 from kws.data import tts
+from kws.errors import UserError
 
 _DEFAULTS = synth.SynthConfig(output_dir="")
 
@@ -38,6 +39,13 @@ _VALIDATION_PERCENTAGE = flags.DEFINE_float(
 _TESTING_PERCENTAGE = flags.DEFINE_float(
     "testing_percentage", _DEFAULTS.testing_percentage,
     "Target share of speakers in test; whole voice groups are held out.", lower_bound=0)
+_PITCHES_SEMITONES = flags.DEFINE_list(
+    "pitches_semitones", [f"{p:g}" for p in _DEFAULTS.pitches_semitones],
+    "Pitch shifts a speaker can have, in semitones (resampling: formants move with the pitch, "
+    "like a shorter or longer vocal tract).")
+_RATES = flags.DEFINE_list(
+    "rates", [f"{r:g}" for r in _DEFAULTS.rates],
+    "Speaking rates a speaker can have, relative to the engine's pace for a lone word (> 0).")
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", _DEFAULTS.num_workers, "Parallel synthesis threads.", lower_bound=1)
 _ENGINES = flags.DEFINE_list(
@@ -47,6 +55,13 @@ _BACKGROUND_NOISE_DURATION_MS = flags.DEFINE_integer(
     "Length of each _background_noise_ file; 0 writes none.", lower_bound=0)
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace a previous synthetic dataset in --output_dir.")
+
+
+def _floats(flag: flags.FlagHolder) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in flag.value)
+    except ValueError as e:
+        raise UserError(f"--{flag.name}: {e}; give numbers separated by commas") from e
 
 
 def main(argv: list[str]) -> None:
@@ -62,6 +77,8 @@ def main(argv: list[str]) -> None:
         clip_duration_ms=_CLIP_DURATION_MS.value,
         validation_percentage=_VALIDATION_PERCENTAGE.value,
         testing_percentage=_TESTING_PERCENTAGE.value,
+        pitches_semitones=_floats(_PITCHES_SEMITONES),
+        rates=_floats(_RATES),
         num_workers=_NUM_WORKERS.value,
         engines=tuple(_ENGINES.value),
         background_noise_duration_ms=_BACKGROUND_NOISE_DURATION_MS.value,

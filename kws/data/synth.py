@@ -114,6 +114,11 @@ class SynthConfig:
             raise UserError("validation/testing percentages must be >= 0 and add up to < 100")
         if not self.pitches_semitones or not self.rates or min(self.rates) <= 0:
             raise UserError("pitches_semitones and rates must be non-empty, rates > 0")
+        for name in ("pitches_semitones", "rates"):
+            values = getattr(self, name)
+            if not np.all(np.isfinite(values)) or len(set(values)) != len(values):
+                raise UserError(f"{name} must be finite numbers without repeats, "
+                                f"got {list(values)}")
         if not self.min_peak_dbfs <= self.max_peak_dbfs <= 0:
             raise UserError("need min_peak_dbfs <= max_peak_dbfs <= 0")
         if self.max_speedup < 1 or self.background_noise_duration_ms < 0:
