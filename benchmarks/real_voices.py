@@ -90,6 +90,10 @@ _CHECKPOINT = flags.DEFINE_string(
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "kws-export folders to score.")
 _PEER_MODEL = flags.DEFINE_string("peer_model", mlperf_ref.MODEL_PATH,
                                   "The MLPerf Tiny KWS reference model.")
+_CALIBRATION_CLIPS = flags.DEFINE_integer(
+    "calibration_clips", 400, "Training clips that calibrate the int8 conversion of a run scored "
+    "without an export (kws-export's default and seed).", lower_bound=1)
+_CALIBRATION_SEED = flags.DEFINE_integer("calibration_seed", 0, "Which training clips calibrate.")
 _OUTPUT = flags.DEFINE_string("output", "", "Also write the table's rows to this JSON file.")
 
 
@@ -102,9 +106,6 @@ def _augment_flags() -> dict:
 
 
 _AUGMENT = _augment_flags()
-CALIBRATION_CLIPS = 400
-"""Training clips that calibrate int8 quantization of a run without an export (kws-export's default;
-seed 0 as there)."""
 
 
 def _link(src: str, dst: str) -> None:
@@ -219,7 +220,8 @@ def score_kws(name: str, workdir: str, checkpoint: str, export_dir: str | None,
         int8 = _read(os.path.join(export_dir, "model_features_int8.tflite"))
     else:
         run_noise = pl.load_noise(run_index, clip, config.data.sample_rate_hz)
-        calibration = clips.calibration_waveforms(run_index, CALIBRATION_CLIPS, 0, features,
+        calibration = clips.calibration_waveforms(run_index, _CALIBRATION_CLIPS.value,
+                                                  _CALIBRATION_SEED.value, features,
                                                   config.pipeline, run_noise)
         int8 = tflite.convert_features_int8(
             tflite.features_model(body), tflite.compute_features_batched(calibration, features))
