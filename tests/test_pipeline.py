@@ -12,6 +12,7 @@ from kws import frontend
 from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
+from kws.training import config as tc
 
 FE = frontend.FrontendConfig()
 
@@ -151,3 +152,86 @@ def test_short_noise_file_refused(tmp_path, sample_index):
     with pytest.raises(sc.DatasetError, match="shorter than one clip"):
         pl.load_noise(index, 16000, 16000)
     assert os.path.exists(short)
+
+
+POOL_HZ = [500.0 + 150.0 * i for i in range(20)]
+QUIET = dict(time_shift_ms=0.0, gain_db=0.0, background_frequency=0.0, time_masks=0, freq_masks=0)
+SPECTROGRAM = frontend.FrontendConfig(feature_type="spectrogram")
+
+
+@pytest.fixture(name="tone_index")
+def fixture_tone_index(tmp_path):
+    """8 keyword clips and 20 other-word clips, each a tone of its own frequency: a clip is known
+    by the peak of its spectrum."""
+    t = np.arange(16000) / 16000.0
+    tones = [("yes", 4000.0 + 100 * i) for i in range(4)] + [("no", 5000.0 + 100 * i)
+                                                            for i in range(4)]
+    tones += [("bed" if i % 2 else "cat", hz) for i, hz in enumerate(POOL_HZ)]
+    for n, (word, hz) in enumerate(tones):
+        path = tmp_path / word / f"{n:08x}_nohash_0.wav"
+        path.parent.mkdir(exist_ok=True)
+        audio.write_wav(str(path), (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32), 16000)
+    return sc.index_dataset(sc.DataConfig(
+        data_dir=str(tmp_path), wanted_words=("yes", "no"), unknown_percentage=25.0,
+        silence_percentage=0.0, validation_percentage=0.0, testing_percentage=0.0))
+
+
+def _unknown_tones_per_epoch(index, resample, epochs=(0, 6)):
+    """Per epoch, the frequencies (peak bin, Hz) of the _unknown_ examples it trained on."""
+    ds = pl.make_dataset(index, "train", SPECTROGRAM,
+                         pl.PipelineConfig(batch_size=10, seed=3, unknown_resample=resample),
+                         augment.AugmentConfig(**QUIET), None, epochs=epochs)
+    xs, ys = zip(*_take(ds, 1000))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    per_epoch = len(index.splits["train"])
+    assert len(y) == per_epoch * (epochs[1] - epochs[0])
+    bin_hz = 16000 / (2 * (x.shape[-1] - 1))
+    peaks = np.argmax(x.mean(axis=1), axis=-1) * bin_hz
+    unknown = index.labels.index(sc.UNKNOWN_LABEL)
+    return [sorted(peaks[e:e + per_epoch][y[e:e + per_epoch] == unknown])
+            for e in range(0, len(y), per_epoch)], x
+
+
+def _nearest(hz, choices):
+    return min(choices, key=lambda c: abs(c - hz))
+
+
+def test_unknown_pool_holds_every_other_word_clip(tone_index, tmp_path):
+    on_disk = sorted(str(p) for w in ("bed", "cat") for p in (tmp_path / w).iterdir())
+    assert sorted(tone_index.unknown_pool["train"]) == on_disk
+    sampled = [e.path for e in tone_index.splits["train"] if e.label == sc.UNKNOWN_LABEL]
+    assert len(sampled) == 2 and set(sampled) <= set(on_disk)  # ceil(8 keywords x 25 %)
+
+
+def test_unknown_resample_draws_new_clips_each_epoch(tone_index):
+    fixed, _ = _unknown_tones_per_epoch(tone_index, resample=False)
+    drawn, _ = _unknown_tones_per_epoch(tone_index, resample=True)
+    fixed_hz = {_nearest(hz, POOL_HZ) for epoch in fixed for hz in epoch}
+    assert len(fixed_hz) == 2  # the one sample, every epoch
+    seen = set()
+    for epoch in drawn:
+        assert len(epoch) == 2  # the class share stays that of the fixed sample
+        hz = [_nearest(h, POOL_HZ) for h in epoch]
+        assert all(abs(a - b) < 40 for a, b in zip(epoch, hz))  # a pool clip, within a bin
+        assert hz[0] != hz[1]
+        seen.update(hz)
+    assert len(seen) >= 6, seen  # 6 epochs x 2 of 20: new clips, not the same two
+
+
+def test_unknown_resample_resumes_exactly(tone_index):
+    _, whole = _unknown_tones_per_epoch(tone_index, resample=True, epochs=(0, 4))
+    _, resumed = _unknown_tones_per_epoch(tone_index, resample=True, epochs=(3, 4))
+    np.testing.assert_array_equal(whole[-len(resumed):], resumed)
+
+
+def test_unknown_resample_needs_an_unknown_label(tmp_path, tone_index):
+    del tone_index  # it wrote the clips into tmp_path
+    words = sc.index_dataset(sc.DataConfig(data_dir=str(tmp_path), label_mode="all_words",
+                                           validation_percentage=0.0, testing_percentage=0.0))
+    assert words.unknown_pool == {}
+    with pytest.raises(sc.DatasetError, match="use label_mode keywords"):
+        pl.make_dataset(words, "train", SPECTROGRAM, pl.PipelineConfig(unknown_resample=True),
+                        augment.AugmentConfig(**QUIET), None)
+    with pytest.raises(ValueError, match="unknown_resample .* needs label_mode keywords"):
+        tc.TrainConfig(data=sc.DataConfig(data_dir=str(tmp_path), label_mode="all_words"),
+                       pipeline=pl.PipelineConfig(unknown_resample=True))

@@ -36,6 +36,9 @@ _LABEL_MODE = flags.DEFINE_enum("label_mode", "keywords", list(sc.LABEL_MODES),
 _WANTED_WORDS = flags.DEFINE_list("wanted_words", list(sc.SPEECH_COMMANDS_KEYWORDS), "Keywords.")
 _SILENCE_PERCENTAGE = flags.DEFINE_float("silence_percentage", 10.0, "_silence_ share (% of keywords).")
 _UNKNOWN_PERCENTAGE = flags.DEFINE_float("unknown_percentage", 10.0, "_unknown_ share (% of keywords).")
+_UNKNOWN_RESAMPLE = flags.DEFINE_bool(
+    "unknown_resample", False, "Draw the training _unknown_ examples afresh each epoch from every "
+    "other-word clip (same count), instead of one fixed sample for the whole run.")
 _VALIDATION_PERCENTAGE = flags.DEFINE_float("validation_percentage", 10.0,
                                             "Validation share of speakers (without list files).")
 _TESTING_PERCENTAGE = flags.DEFINE_float("testing_percentage", 10.0,
@@ -178,7 +181,8 @@ def build_config() -> tc.TrainConfig:
             eq_highpass_min_hz=_EQ_HIGHPASS_MIN_HZ.value,
             eq_highpass_max_hz=_EQ_HIGHPASS_MAX_HZ.value,
             eq_tilt_db_per_octave=_EQ_TILT_DB_PER_OCTAVE.value, eq_peak_db=_EQ_PEAK_DB.value),
-        pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value, seed=_SEED.value),
+        pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value, seed=_SEED.value,
+                                   unknown_resample=_UNKNOWN_RESAMPLE.value),
         model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
                           width=_WIDTH.value, dropout=_DROPOUT.value,
                           streamable=_STREAMABLE.value and _MODEL.value in STREAMABLE_FAMILIES),

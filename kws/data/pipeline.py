@@ -34,6 +34,10 @@ class PipelineConfig:
     """Decoded clips (int16) are held in memory when they take at most this many bytes."""
     eval_silence_volume: float = 0.1
     """_silence_ examples of evaluation splits get fixed background noise up to this volume."""
+    unknown_resample: bool = False
+    """Training draws its _unknown_ examples afresh each epoch from every other-word clip of the split
+    (DatasetIndex.unknown_pool), as many as the split's fixed sample holds, instead of reusing that
+    one sample every epoch. Epoch sizes and class shares stay the same."""
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -101,14 +105,29 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
             "folder); pass --background_noise_dir=<folder of long WAVs>, or turn mixing off with "
             "--background_frequency=0")
     clip = features.clip_samples
+    training = augmentation is not None
     paths = [e.path for e in examples]
     labels = np.array(index.label_ids(split), np.int32)
+    n = len(paths)  # examples per epoch
+    resample = training and pipeline.unknown_resample
+    if resample:  # rows: the examples that are not _unknown_, then the whole pool
+        if sc.UNKNOWN_LABEL not in index.labels:
+            raise sc.DatasetError("unknown_resample draws _unknown_ examples, but these labels "
+                                  f"have none ({', '.join(index.labels)}): use label_mode keywords")
+        unknown_id = index.labels.index(sc.UNKNOWN_LABEL)
+        kept = labels != unknown_id
+        n_kept, n_drawn = int(kept.sum()), int((~kept).sum())
+        pool = list(index.unknown_pool.get(split, ()))
+        if len(pool) < n_drawn:
+            raise ValueError(f"the {split} split's unknown_pool has {len(pool)} clips, fewer than "
+                             f"its {n_drawn} _unknown_ examples: an index not made by index_dataset")
+        paths = [p for p, k in zip(paths, kept) if k] + pool
+        labels = np.concatenate([labels[kept], np.full(len(pool), unknown_id, np.int32)])
     silence_id = index.labels.index(sc.SILENCE_LABEL) if sc.SILENCE_LABEL in index.labels else -1
     generated_silence = np.array([p == "" for p in paths])
 
-    n = len(paths)
-    training = augmentation is not None
-    cache_bytes = n * clip * 2
+    rows = len(paths)
+    cache_bytes = rows * clip * 2
     if cache_bytes <= pipeline.cache_max_bytes:
         # An eager constant captured by the batch function (not a tf.Variable: under
         # MultiWorkerMirroredStrategy a new variable's value is broadcast, which int16 cannot be).
@@ -124,9 +143,14 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
 
     if training:
         def epoch_batches(epoch):
-            order = tf.random.experimental.stateless_shuffle(
-                tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(pipeline.seed, tf.int64),
-                                                            epoch]))
+            epoch_seed = tf.stack([tf.constant(pipeline.seed, tf.int64), epoch])
+            order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                             seed=epoch_seed)
+            if resample:  # this epoch's draw from the pool, from (seed, epoch) alone
+                drawn = tf.random.experimental.stateless_shuffle(
+                    tf.range(n_kept, rows, dtype=tf.int64),
+                    seed=tf.random.experimental.stateless_fold_in(epoch_seed, 1))[:n_drawn]
+                order = tf.gather(tf.concat([tf.range(n_kept, dtype=tf.int64), drawn], 0), order)
             batches = tf.data.Dataset.from_tensor_slices(order).batch(pipeline.batch_size)
             seeds = tf.data.Dataset.range(1 << 40).map(lambda b: epoch * 1_000_003 + b)
             return tf.data.Dataset.zip((batches, seeds))

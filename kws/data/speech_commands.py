@@ -96,6 +96,9 @@ class DatasetIndex:
     noise_files: tuple[str, ...]
     skipped: tuple[str, ...]
     """Messages for the files skipped with skip_bad_files."""
+    unknown_pool: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Per split, every clip that can be _unknown_ (keywords mode): the split's _unknown_ examples are
+    a sample of it, which training can draw afresh each epoch (PipelineConfig.unknown_resample)."""
 
     def label_ids(self, split: str) -> list[int]:
         ids = {label: i for i, label in enumerate(self.labels)}
@@ -214,31 +217,38 @@ def index_dataset(config: DataConfig) -> DatasetIndex:
             by_split[split][folder].append(rel)
 
     noise = _noise_files(config, skipped)
+    pools = {}
     if config.label_mode == "all_words":
         labels = tuple(folders)
         splits = {s: tuple(Example(path=os.path.join(config.data_dir, rel), label=word)
                            for word in folders for rel in by_split[s][word]) for s in SPLITS}
     else:
         labels = (SILENCE_LABEL, UNKNOWN_LABEL) + tuple(config.wanted_words)
-        splits = {s: _keyword_split(config, by_split[s], s) for s in SPLITS}
-    return DatasetIndex(labels=labels, splits=splits, noise_files=noise, skipped=tuple(skipped))
+        pools = {s: _unknown_pool(config, by_split[s]) for s in SPLITS}
+        splits = {s: _keyword_split(config, by_split[s], s, pools[s]) for s in SPLITS}
+    return DatasetIndex(labels=labels, splits=splits, noise_files=noise, skipped=tuple(skipped),
+                        unknown_pool=pools)
 
 
-def _keyword_split(config: DataConfig, clips: dict[str, list[str]], split: str
-                   ) -> tuple[Example, ...]:
+def _unknown_pool(config: DataConfig, clips: dict[str, list[str]]) -> tuple[str, ...]:
+    """Paths of the clips of every folder that is neither a wanted word nor _silence_."""
+    return tuple(os.path.join(config.data_dir, rel) for folder, rels in sorted(clips.items())
+                 if folder not in config.wanted_words and folder != SILENCE_LABEL for rel in rels)
+
+
+def _keyword_split(config: DataConfig, clips: dict[str, list[str]], split: str,
+                   unknown_pool: tuple[str, ...]) -> tuple[Example, ...]:
     """Keyword examples, a sampled share of _unknown_ ones, and _silence_ ones, as in TF's example."""
     join = lambda rel: os.path.join(config.data_dir, rel)  # noqa: E731
     wanted = [Example(path=join(rel), label=w) for w in config.wanted_words for rel in clips.get(w, [])]
-    unknown_pool = [join(rel) for folder, rels in sorted(clips.items())
-                    if folder not in config.wanted_words and folder != SILENCE_LABEL for rel in rels]
     real_silence = [join(rel) for rel in clips.get(SILENCE_LABEL, [])]
     rng = random.Random(f"{config.seed}:{split}")
     if UNKNOWN_LABEL in clips:
         # A folder named _unknown_ (as in the canonical test set) is used whole.
-        unknown = unknown_pool
+        unknown = list(unknown_pool)
     else:
         n_unknown = min(len(unknown_pool), math.ceil(len(wanted) * config.unknown_percentage / 100))
-        unknown = rng.sample(unknown_pool, n_unknown)
+        unknown = rng.sample(list(unknown_pool), n_unknown)
     if real_silence:
         silence = real_silence
     else:

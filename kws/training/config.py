@@ -74,6 +74,9 @@ class TrainConfig:
         if self.augment.vtlp_probability and self.features.feature_type == "micro":
             raise ValueError("vtlp_probability needs a spectrogram-based front end (mfcc, log_mel, "
                              "spectrogram), not micro")
+        if self.pipeline.unknown_resample and self.data.label_mode != "keywords":
+            raise ValueError("unknown_resample draws _unknown_ examples: it needs label_mode "
+                             "keywords")
         if not 0 < self.distill_weight <= 1:
             raise ValueError("distill_weight must be in (0, 1]")
         if self.distill_temperature <= 0:
