@@ -102,6 +102,13 @@ def test_keyword_mode_shares(tmp_path):
         assert unknown_words <= {"cat", "dog", "bird"}
     assert len(index.noise_files) == 1
     assert "total" in sc.format_table(index)
+    other = sorted(str(p) for w in ("cat", "dog", "bird") for p in (root / w).glob("*.wav"))
+    assert sorted(p for s in sc.SPLITS for p in index.unknown_pool[s]) == other
+    for split in sc.SPLITS:
+        drawn = {e.path for e in index.splits[split] if e.label == "_unknown_"}
+        assert drawn <= set(index.unknown_pool[split])
+    pool_line = [line for line in sc.format_table(index).splitlines() if "(other words)" in line]
+    assert pool_line[0].split()[2:5] == [str(len(index.unknown_pool[s])) for s in sc.SPLITS]
 
 
 def test_unknown_sampling_is_seeded(tmp_path):

@@ -265,6 +265,10 @@ def format_table(index: DatasetIndex) -> str:
     for label in index.labels:
         lines.append(f"{label:<{width}} " + " ".join(f"{counts[s][label]:>10}" for s in SPLITS))
     lines.append(f"{'total':<{width}} " + " ".join(f"{len(index.splits[s]):>10}" for s in SPLITS))
+    if index.unknown_pool:
+        lines.append(f"{'(other words)':<{width}} " + " ".join(
+            f"{len(index.unknown_pool.get(s, ())):>10}" for s in SPLITS)
+            + "   _unknown_ is drawn from these clips")
     if index.skipped:
         lines.append(f"skipped {len(index.skipped)} unusable file(s):")
         lines.extend(f"  {msg}" for msg in index.skipped)
