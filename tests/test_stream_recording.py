@@ -142,17 +142,19 @@ def test_noise_level_follows_the_events(made):
         assert min(before, after) - 1.0 <= middle <= max(before, after) + 1.0
 
 
-def test_a_mix_that_would_clip_is_scaled_as_a_whole(pools):
+def test_a_mix_that_would_clip_is_clipped_at_full_scale_not_scaled(pools):
     loud = rec.make_recording(pools, pools.noise, RATE, dataclasses.replace(CONFIG, snr_db=(-5.0,)))
-    peak = np.max(np.abs(loud.samples.astype(np.float64))) / 32768.0
-    assert loud.gain_db < -3 and peak == pytest.approx(0.99, abs=1e-3)
+    pcm = loud.samples.astype(np.int64)
+    at_full_scale = int(np.count_nonzero((pcm == 32767) | (pcm == -32768)))
+    assert loud.clipped_samples > 0 and at_full_scale >= loud.clipped_samples
     for e in loud.events[:3]:
         clip, at = _clip_and_start(e)
         gain, residual = _residual(loud.samples, clip, at)
-        assert 20 * np.log10(gain) == pytest.approx(loud.gain_db, abs=0.4)  # fit in loud noise
+        assert 20 * np.log10(gain) == pytest.approx(0.0, abs=0.6)  # own level; fit in clipped noise
         lo, hi = int(round(e.start_s * RATE)) - at, int(round(e.end_s * RATE)) - at
         snr = _db(np.mean((gain * clip[lo:hi]) ** 2) / np.mean(residual[lo:hi] ** 2))
         assert snr == pytest.approx(-5.0, abs=0.5)
+    assert rec.make_recording(pools, pools.noise, RATE, CONFIG).clipped_samples == 0
 
 
 def test_write_and_read_back(made, tmp_path):

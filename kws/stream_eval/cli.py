@@ -158,7 +158,7 @@ def _recording(source, keywords, output_dir: str) -> tuple[rec.Recording, dict]:
     rec.write_recording(recording, wav, labels)
     return recording, {"wav": wav, "labels_csv": labels, "data_dir": data_dir,
                        "split": _SPLIT.value, "config": dataclasses.asdict(config),
-                       "gain_db": recording.gain_db}
+                       "clipped_samples": recording.clipped_samples}
 
 
 def main(argv: list[str]) -> int:

@@ -150,7 +150,8 @@ def format_summary(result: EvalResult) -> str:
     lines = [f"model      {report['model']}",
              f"recording  {r['duration_s']:.1f} s, {r['events']} events ({r['keyword_events']} "
              f"keyword, {r['events'] - r['keyword_events']} other words)"
-             + (f", scaled by {r['gain_db']:.1f} dB not to clip" if r.get("gain_db") else ""),
+             + (f", {r['clipped_samples']} samples clipped at full scale"
+                if r.get("clipped_samples") else ""),
              f"{'threshold':>9} {'miss':>7} {'FA/h':>8} {'FA':>4} {'wrong':>5} {'lat.med':>8} "
              f"{'lat.p90':>8}"]
 

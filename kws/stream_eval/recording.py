@@ -19,8 +19,10 @@ How a recording is made (``make_recording``), all from ``RecordingConfig.seed``:
    between two clips the gain moves from one level to the next (linearly in dB across the gap);
    before the first clip and after the last it stays at their level. So low SNRs mean loud noise,
    not quiet words.
-4. A mix that would clip (a loud clip at a low SNR) is scaled as a whole to a peak of 0.99: every
-   SNR and every relative level stays as it was; ``Recording.gain_db`` says by how much.
+4. Samples beyond full scale are clipped, as a microphone's converter clips them; nothing is
+   scaled, so every word stays at its recorded level (the level models are trained on).
+   ``Recording.clipped_samples`` counts them. (Scaling the whole mix to fit instead let one
+   noise spike, such as a dish clank under a loud word at 5 dB SNR, turn an hour 28 dB quieter.)
 
 The events and the noise bed use separate seeded generators, so the events (times, clips, SNRs)
 do not depend on the noise files. The result is quantized to 16-bit, exactly what the WAV file
@@ -117,8 +119,8 @@ class Recording:
     """Samples per second."""
     events: tuple[truth.Event, ...]
     """The words in it, in time order."""
-    gain_db: float = 0.0
-    """Gain applied to the whole generated recording so that it does not clip (0: none)."""
+    clipped_samples: int = 0
+    """Samples of the generated mix that were beyond full scale and are clipped."""
 
     @property
     def duration_s(self) -> float:
@@ -319,19 +321,15 @@ def make_recording(pools: ClipPools, noise_files: Sequence[str], sample_rate_hz:
     _apply_gains(mix, planned, _noise_gains(mix, planned))
     for p in planned:
         mix[p.at:p.at + len(p.clip)] += p.clip
-    gain_db = _limit(mix)
     return Recording(samples=_quantize(mix), sample_rate_hz=rate,
-                     events=tuple(p.event for p in planned), gain_db=gain_db)
+                     events=tuple(p.event for p in planned), clipped_samples=_count_clipped(mix))
 
 
-def _limit(mix: np.ndarray) -> float:
-    """Scales ``mix`` in place to a peak of 0.99 when it would clip; returns the gain in dB."""
-    peak = max(float(np.max(np.abs(mix[i:i + _QUANTIZE_CHUNK_SAMPLES])))
-               for i in range(0, len(mix), _QUANTIZE_CHUNK_SAMPLES))
-    if peak <= 1.0:
-        return 0.0
-    mix *= np.float32(0.99 / peak)
-    return float(20 * np.log10(0.99 / peak))
+def _count_clipped(mix: np.ndarray) -> int:
+    """Samples that int16 quantization will clip (beyond [-1, 32767 / 32768])."""
+    return sum(int(np.count_nonzero((chunk < -1.0) | (chunk > 32767 / 32768)))
+               for chunk in (mix[i:i + _QUANTIZE_CHUNK_SAMPLES]
+                             for i in range(0, len(mix), _QUANTIZE_CHUNK_SAMPLES)))
 
 
 def _quantize(samples: np.ndarray) -> np.ndarray:
