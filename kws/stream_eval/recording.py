@@ -321,23 +321,21 @@ def make_recording(pools: ClipPools, noise_files: Sequence[str], sample_rate_hz:
     _apply_gains(mix, planned, _noise_gains(mix, planned))
     for p in planned:
         mix[p.at:p.at + len(p.clip)] += p.clip
-    return Recording(samples=_quantize(mix), sample_rate_hz=rate,
-                     events=tuple(p.event for p in planned), clipped_samples=_count_clipped(mix))
+    pcm, clipped = _quantize(mix)
+    return Recording(samples=pcm, sample_rate_hz=rate, events=tuple(p.event for p in planned),
+                     clipped_samples=clipped)
 
 
-def _count_clipped(mix: np.ndarray) -> int:
-    """Samples that int16 quantization will clip (beyond [-1, 32767 / 32768])."""
-    return sum(int(np.count_nonzero((chunk < -1.0) | (chunk > 32767 / 32768)))
-               for chunk in (mix[i:i + _QUANTIZE_CHUNK_SAMPLES]
-                             for i in range(0, len(mix), _QUANTIZE_CHUNK_SAMPLES)))
-
-
-def _quantize(samples: np.ndarray) -> np.ndarray:
-    """float [-1, 1] -> int16, chunk by chunk (no float64 copy of a long recording)."""
+def _quantize(samples: np.ndarray) -> tuple[np.ndarray, int]:
+    """float -> int16, chunk by chunk (no float64 copy of a long recording), and how many samples
+    were beyond full scale (rounded out of [-32768, 32767]) and so clipped."""
     pcm = np.empty(len(samples), np.int16)
+    clipped = 0
     for i in range(0, len(samples), _QUANTIZE_CHUNK_SAMPLES):
-        pcm[i:i + _QUANTIZE_CHUNK_SAMPLES] = audio.to_int16(samples[i:i + _QUANTIZE_CHUNK_SAMPLES])
-    return pcm
+        chunk = samples[i:i + _QUANTIZE_CHUNK_SAMPLES]
+        clipped += int(np.count_nonzero((chunk < -32768.5 / 32768) | (chunk >= 32767.5 / 32768)))
+        pcm[i:i + _QUANTIZE_CHUNK_SAMPLES] = audio.to_int16(chunk)
+    return pcm, clipped
 
 
 def write_recording(recording: Recording, wav_path: str, csv_path: str) -> None:
