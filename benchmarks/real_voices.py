@@ -14,6 +14,8 @@ Builds a merged Speech Commands tree (links, nothing copied) from the synthetic 
 real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them
 join the training split, the rest form the test split (so test speakers are never heard). Real
 `_unknown_` clips go to their word's folder; real `_silence_` clips stay `_silence_`.
+--extra_real_dirs adds more real clips (folder per word) to training and validation by the same
+speaker rule; their held-out speakers' clips are left out, so the test split does not change.
 
 Validation: the synthetic dataset's held-out voices (plus the real clips of
 --real_validation_percentage of the speakers, taken from the training side). Synthetic voices alone
@@ -73,6 +75,13 @@ _REAL_VALIDATION_PERCENTAGE = flags.DEFINE_float(
     "the held-out test speakers stay the same.")
 _REAL_REPEAT = flags.DEFINE_integer("real_repeat", 1, "Times each real training clip is in the "
                                     "training split (oversampling real voices).", lower_bound=1)
+_EXTRA_REAL_DIRS = flags.DEFINE_list(
+    "extra_real_dirs", [], "More real clips in folder-per-word trees (e.g. "
+    "../shared/data/speech_commands_v0.01_unknown_words): a word that is not a keyword is an "
+    "`_unknown_` example. Their speakers are split by the same rule as --real_dir's; the clips of "
+    "held-out speakers are left out (the held-out clips stay --real_dir's).")
+_EXTRA_REAL_REPEAT = flags.DEFINE_integer("extra_real_repeat", 1, "Times each --extra_real_dirs "
+                                          "training clip is in the training split.", lower_bound=1)
 _EPOCHS = flags.DEFINE_integer("epochs", 60, "Epochs.")
 _BATCH_SIZE = flags.DEFINE_integer("batch_size", 50, "Batch size.")
 _MODEL = flags.DEFINE_string("model", "ds_cnn", "Model family.")
@@ -123,11 +132,14 @@ def _percent(speaker: str) -> float:
 
 def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                       real_train_percentage: float, real_repeat: int = 1,
-                      real_validation_percentage: float = 0.0) -> dict:
+                      real_validation_percentage: float = 0.0,
+                      extra_real_dirs: tuple[str, ...] = (), extra_real_repeat: int = 1) -> dict:
     """Links both datasets into ``out`` with list files; returns counts of real speakers per split.
     Each real training clip is linked ``real_repeat`` times (same speaker in the name). Speakers
     whose hash percentage lies in [real_train_percentage - real_validation_percentage,
-    real_train_percentage) go to validation instead of training."""
+    real_train_percentage) go to validation instead of training. ``extra_real_dirs`` are
+    folder-per-word trees split by the same rule, except that their held-out speakers' clips are
+    left out; each of their training clips is linked ``extra_real_repeat`` times."""
     if not 0 <= real_validation_percentage <= real_train_percentage:
         raise UserError("--real_validation_percentage must be in [0, --real_train_percentage]")
     testing, validation = [], []
@@ -149,6 +161,12 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                     _link(os.path.join(folder, name),
                           os.path.join(out, sc.BACKGROUND_NOISE_DIR, name))
     speakers = {"train": set(), "validation": set(), "test": set()}
+
+    def split_of(speaker: str) -> str:
+        percent = _percent(speaker)
+        return ("test" if percent >= real_train_percentage else "validation"
+                if percent >= real_train_percentage - real_validation_percentage else "train")
+
     for label in os.listdir(real_dir):
         folder = os.path.join(real_dir, label)
         if not os.path.isdir(folder):
@@ -157,9 +175,7 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
             word = name.split("_", 1)[0] if label == sc.UNKNOWN_LABEL else label
             rel = f"{word}/real_{name}"
             speaker = sc.speaker_id(name)
-            percent = _percent(speaker)
-            split = ("test" if percent >= real_train_percentage else "validation"
-                     if percent >= real_train_percentage - real_validation_percentage else "train")
+            split = split_of(speaker)
             _link(os.path.join(folder, name), os.path.join(out, rel))
             if split == "test":
                 testing.append(rel)
@@ -171,15 +187,38 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                           os.path.join(out, word, f"real{copy}_{name}"))
             if label != sc.SILENCE_LABEL:  # silence clips are named by number, not by speaker
                 speakers[split].add(speaker)
+    for index, extra in enumerate(extra_real_dirs):
+        if not os.path.isdir(extra):
+            raise UserError(f"--extra_real_dirs: {extra} is not a folder")
+        words = [w for w in sorted(os.listdir(extra)) if os.path.isdir(os.path.join(extra, w))
+                 and not w.startswith("_")]
+        if not words:
+            raise UserError(f"--extra_real_dirs: {extra} has no word folders")
+        for word in words:
+            for name in sorted(os.listdir(os.path.join(extra, word))):
+                if not name.endswith(".wav"):
+                    continue
+                speaker = sc.speaker_id(name)
+                split = split_of(speaker)
+                if split == "test":  # only --real_dir's clips are scored
+                    continue
+                src = os.path.join(extra, word, name)
+                _link(src, os.path.join(out, word, f"extra{index}_{name}"))
+                if split == "validation":
+                    validation.append(f"{word}/extra{index}_{name}")
+                for copy in range(1, extra_real_repeat if split == "train" else 1):
+                    _link(src, os.path.join(out, word, f"extra{index}r{copy}_{name}"))
+                speakers[split].add(speaker)
     for name, lines in (("validation_list.txt", validation), ("testing_list.txt", testing)):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:
             f.write("\n".join(sorted(lines)) + "\n")
     return {k: len(v) for k, v in speakers.items()}
 
 
-def real_speakers(examples, real_dir: str) -> set[str]:
-    """Speakers of the examples that are (links to) clips of ``real_dir``, _silence_ left out."""
-    root = os.path.realpath(real_dir) + os.sep
+def real_speakers(examples, real_dir: str | None) -> set[str]:
+    """Speakers of the examples that are (links to) clips of ``real_dir`` (of any folder when
+    None: a run's own tree may hold real clips from --extra_real_dirs too), _silence_ left out."""
+    root = os.path.realpath(real_dir) + os.sep if real_dir else ""
     return {sc.speaker_id(os.path.basename(os.path.realpath(e.path))) for e in examples
             if e.path and e.label != sc.SILENCE_LABEL and os.path.realpath(e.path).startswith(root)}
 
@@ -200,7 +239,7 @@ def score_kws(name: str, workdir: str, checkpoint: str, export_dir: str | None,
         raise UserError(f"{workdir} was trained on labels {list(labels)}; the held-out clips "
                         f"have {list(held_out.labels)}")
     run_index = sc.index_dataset(config.data)
-    heard = real_speakers(run_index.splits["train"] + run_index.splits["validation"], real_dir)
+    heard = real_speakers(run_index.splits["train"] + run_index.splits["validation"], None)
     both = heard & real_speakers(held_out.splits["test"], real_dir)
     if both:
         raise UserError(f"{workdir} heard {len(both)} of the held-out speakers in training or "
@@ -297,7 +336,8 @@ def main(argv):
     merged = os.path.join(_WORKDIR.value, "merged_data")
     speakers = build_merged_tree(synth_dir, real_dir, _NOISE_DIR.value, merged,
                                  _REAL_TRAIN_PERCENTAGE.value, _REAL_REPEAT.value,
-                                 _REAL_VALIDATION_PERCENTAGE.value)
+                                 _REAL_VALIDATION_PERCENTAGE.value,
+                                 tuple(_EXTRA_REAL_DIRS.value), _EXTRA_REAL_REPEAT.value)
     run_dir = os.path.join(_WORKDIR.value, "run")
     if _PREPARE_ONLY.value:
         print(f"{merged}: real speakers {speakers['train']} in training, "

@@ -107,3 +107,43 @@ def test_validation_share_larger_than_training_share_is_refused(trees):
     assert done.returncode == 1
     assert "--real_validation_percentage must be in [0, --real_train_percentage]" in done.stderr
     assert not (work / "merged_data" / "testing_list.txt").exists()
+
+
+def test_extra_real_dirs_follow_the_split_and_never_add_held_out_speakers(trees):
+    synth, real, work = trees
+    extra = real.parent / "extra"
+    for speaker in SPEAKERS:
+        _touch(extra / "cat" / f"{speaker}_nohash_0.wav")
+        _touch(extra / "yes" / f"{speaker}_nohash_2.wav")
+    (extra / "testing_list.txt").write_text("cat/00001000_nohash_0.wav\n")  # not a word folder
+    done = _prepare(synth, real, work, "--real_train_percentage=50", "--real_repeat=3",
+                    "--real_validation_percentage=20", f"--extra_real_dirs={extra}",
+                    "--extra_real_repeat=2")
+    assert done.returncode == 0, done.stderr
+    merged = work / "merged_data"
+    lists = {name: set((merged / f"{name}_list.txt").read_text().split())
+             for name in ("testing", "validation")}
+    split = {s: "test" if _percent(s) >= 50 else "validation" if _percent(s) >= 30 else "train"
+             for s in SPEAKERS}
+    extra_links = [p for p in merged.rglob("extra*.wav")]
+    assert {p.parent.name for p in extra_links} == {"cat", "yes"}
+    copies = collections.Counter((p.parent.name, _speaker(p.name)) for p in extra_links)
+    for speaker, where in split.items():
+        for word in ("cat", "yes"):
+            assert copies[(word, speaker)] == {"train": 2, "validation": 1, "test": 0}[where]
+    for path in extra_links:
+        assert path.resolve().parent.parent == extra.resolve()
+        rel = f"{path.parent.name}/{path.name}"
+        assert rel not in lists["testing"]
+        assert (rel in lists["validation"]) == (split[_speaker(path.name)] == "validation")
+    # the held-out clips are still exactly --real_dir's clips of the held-out speakers
+    held_out = {s for s, where in split.items() if where == "test"}
+    assert {_speaker(r) for r in lists["testing"]} == held_out
+    assert all("/real_" in r for r in lists["testing"])
+
+
+def test_missing_extra_real_dir_is_refused(trees):
+    synth, real, work = trees
+    done = _prepare(synth, real, work, f"--extra_real_dirs={real.parent / 'nowhere'}")
+    assert done.returncode == 1
+    assert "--extra_real_dirs:" in done.stderr and "is not a folder" in done.stderr
