@@ -14,6 +14,8 @@ Builds a merged Speech Commands tree (links, nothing copied) from the synthetic 
 real clips. Real speakers are split by a salted hash of the speaker: --real_train_percentage of them
 join the training split, the rest form the test split (so test speakers are never heard). Real
 `_unknown_` clips go to their word's folder; real `_silence_` clips stay `_silence_`.
+--real_folds=K --real_fold=k hold out the k-th of K equal hash ranges instead (cross-validation:
+run every fold to score all real speakers, each by a model that never heard them).
 --extra_real_dirs adds more real clips (folder per word) to training and validation by the same
 speaker rule; their held-out speakers' clips are left out, so the test split does not change.
 
@@ -69,6 +71,13 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/real_voices", "Working directory
                                "and the training run in run/.")
 _REAL_TRAIN_PERCENTAGE = flags.DEFINE_float("real_train_percentage", 50.0,
                                             "Share of real speakers used for training.")
+_REAL_FOLDS = flags.DEFINE_integer(
+    "real_folds", 0, "If > 0: cross-validation folds of real speakers. Fold --real_fold holds out "
+    "the speakers whose hash percentage lies in [100 k/K, 100 (k+1)/K) and trains on the rest "
+    "(--real_train_percentage is then 100 - 100/K). --real_folds=2 --real_fold=1 is the default "
+    "50 %% split.", lower_bound=0)
+_REAL_FOLD = flags.DEFINE_integer("real_fold", 0, "Which fold is held out (0 .. --real_folds - 1).",
+                                  lower_bound=0)
 _REAL_VALIDATION_PERCENTAGE = flags.DEFINE_float(
     "real_validation_percentage", 0.0, "Share of real speakers, taken from the training side, "
     "whose clips join the validation split (so the best checkpoint is chosen on real voices too); "
@@ -133,13 +142,15 @@ def _percent(speaker: str) -> float:
 def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                       real_train_percentage: float, real_repeat: int = 1,
                       real_validation_percentage: float = 0.0,
-                      extra_real_dirs: tuple[str, ...] = (), extra_real_repeat: int = 1) -> dict:
+                      extra_real_dirs: tuple[str, ...] = (), extra_real_repeat: int = 1,
+                      rotate_percentage: float = 0.0) -> dict:
     """Links both datasets into ``out`` with list files; returns counts of real speakers per split.
     Each real training clip is linked ``real_repeat`` times (same speaker in the name). Speakers
     whose hash percentage lies in [real_train_percentage - real_validation_percentage,
     real_train_percentage) go to validation instead of training. ``extra_real_dirs`` are
     folder-per-word trees split by the same rule, except that their held-out speakers' clips are
-    left out; each of their training clips is linked ``extra_real_repeat`` times."""
+    left out; each of their training clips is linked ``extra_real_repeat`` times. Each speaker's
+    hash percentage is first rotated: (percentage - rotate_percentage) mod 100 (for folds)."""
     if not 0 <= real_validation_percentage <= real_train_percentage:
         raise UserError("--real_validation_percentage must be in [0, --real_train_percentage]")
     testing, validation = [], []
@@ -163,7 +174,7 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
     speakers = {"train": set(), "validation": set(), "test": set()}
 
     def split_of(speaker: str) -> str:
-        percent = _percent(speaker)
+        percent = (_percent(speaker) - rotate_percentage) % 100.0
         return ("test" if percent >= real_train_percentage else "validation"
                 if percent >= real_train_percentage - real_validation_percentage else "train")
 
@@ -244,7 +255,7 @@ def score_kws(name: str, workdir: str, checkpoint: str, export_dir: str | None,
     if both:
         raise UserError(f"{workdir} heard {len(both)} of the held-out speakers in training or "
                         f"validation (e.g. {sorted(both)[:3]}); score a run trained by this script "
-                        "with the same --real_train_percentage")
+                        "with the same speaker split (--real_train_percentage or --real_fold)")
     features, clip = config.features, config.features.clip_samples
     noise = pl.load_noise(held_out, clip, config.data.sample_rate_hz)
     truth, feats = [], []
@@ -326,22 +337,42 @@ def _train(merged: str, run_dir: str, augmentation: augment.AugmentConfig) -> No
     trainer.train_and_evaluate(config, run_dir)
 
 
+def _split() -> tuple[float, float, str]:
+    """(training percentage, rotation, a description) of the real speaker split the flags ask."""
+    folds, fold = _REAL_FOLDS.value, _REAL_FOLD.value
+    if not folds:
+        return _REAL_TRAIN_PERCENTAGE.value, 0.0, \
+            f"--real_train_percentage={_REAL_TRAIN_PERCENTAGE.value:g}"
+    if _REAL_TRAIN_PERCENTAGE.present:
+        raise UserError("--real_train_percentage and --real_folds are exclusive: with folds, "
+                        "training takes every fold but the held-out one")
+    if not folds >= 2 or fold >= folds:
+        raise UserError(f"--real_fold={fold} of --real_folds={folds}: need 2 or more folds and "
+                        "a fold in [0, folds)")
+    return 100.0 - 100.0 / folds, 100.0 * (fold + 1) / folds % 100.0, \
+        f"fold {fold} of {folds}"
+
+
 def main(argv):
     del argv
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's converter logs at INFO under absl
     augmentation = _augmentation()  # checked before any slow work
+    train_percentage, rotate, split_name = _split()
+    low = (train_percentage + rotate) % 100.0
+    held_out_range = [low, low + 100.0 - train_percentage]  # never wraps: rotation is by folds
     synth_dir = synth.ensure_default_dataset(_SYNTH_DIR.value)
     real_dir = _REAL_DIR.value
     merged = os.path.join(_WORKDIR.value, "merged_data")
     speakers = build_merged_tree(synth_dir, real_dir, _NOISE_DIR.value, merged,
-                                 _REAL_TRAIN_PERCENTAGE.value, _REAL_REPEAT.value,
+                                 train_percentage, _REAL_REPEAT.value,
                                  _REAL_VALIDATION_PERCENTAGE.value,
-                                 tuple(_EXTRA_REAL_DIRS.value), _EXTRA_REAL_REPEAT.value)
+                                 tuple(_EXTRA_REAL_DIRS.value), _EXTRA_REAL_REPEAT.value, rotate)
     run_dir = os.path.join(_WORKDIR.value, "run")
     if _PREPARE_ONLY.value:
         print(f"{merged}: real speakers {speakers['train']} in training, "
-              f"{speakers['validation']} in validation, {speakers['test']} held out")
+              f"{speakers['validation']} in validation, {speakers['test']} held out (hash "
+              f"percentage in [{held_out_range[0]:g}, {held_out_range[1]:g}))")
         return
     if not _SCORE_ONLY.value:
         _train(merged, run_dir, augmentation)
@@ -362,11 +393,12 @@ def main(argv):
     rows.append(reference_all)
     print(f"\nreal speakers: {speakers['train']} in training, {speakers['validation']} in "
           f"validation, {speakers['test']} held out "
-          f"(--real_train_percentage={_REAL_TRAIN_PERCENTAGE.value:g})")
+          f"({split_name})")
     print(format_table(rows))
     if _OUTPUT.value:
         with open(_OUTPUT.value, "w", encoding="utf-8") as f:
-            json.dump({"real_speakers": speakers, "rows": rows}, f, indent=2)
+            json.dump({"real_speakers": speakers, "held_out_hash_percent": held_out_range,
+                       "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

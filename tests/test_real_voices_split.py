@@ -147,3 +147,50 @@ def test_missing_extra_real_dir_is_refused(trees):
     done = _prepare(synth, real, work, f"--extra_real_dirs={real.parent / 'nowhere'}")
     assert done.returncode == 1
     assert "--extra_real_dirs:" in done.stderr and "is not a folder" in done.stderr
+
+
+def _held_out_speakers(work: pathlib.Path) -> set[str]:
+    return {_speaker(r) for r in (work / "merged_data" / "testing_list.txt").read_text().split()}
+
+
+def test_folds_hold_out_each_speaker_exactly_once(trees):
+    synth, real, _ = trees
+    folds = 4
+    held_out = []
+    for fold in range(folds):
+        work = real.parent / f"fold{fold}"
+        done = _prepare(synth, real, work, f"--real_folds={folds}", f"--real_fold={fold}")
+        assert done.returncode == 0, done.stderr
+        expect = {s for s in SPEAKERS if 25 * fold <= _percent(s) < 25 * (fold + 1)}
+        assert expect and _held_out_speakers(work) == expect
+        assert f"(hash percentage in [{25 * fold}, {25 * (fold + 1)}))" in done.stdout
+        trained = {_speaker(p.name) for p in (work / "merged_data").rglob("real_*.wav")
+                   if f"{p.parent.name}/{p.name}" not in
+                   (work / "merged_data" / "testing_list.txt").read_text().split()}
+        assert trained == set(SPEAKERS) - expect
+        held_out.append(expect)
+    assert set().union(*held_out) == set(SPEAKERS)
+    assert sum(len(h) for h in held_out) == len(SPEAKERS)
+
+
+def test_fold_one_of_two_is_the_default_split(trees):
+    synth, real, _ = trees
+    for name, flags in (("default", ()), ("folds", ("--real_folds=2", "--real_fold=1"))):
+        done = _prepare(synth, real, real.parent / name, *flags)
+        assert done.returncode == 0, done.stderr
+    default, folds = (real.parent / n / "merged_data" / "testing_list.txt" for n in
+                      ("default", "folds"))
+    assert default.read_text() == folds.read_text() and default.read_text().strip()
+
+
+@pytest.mark.parametrize("flags,message", [
+    (("--real_folds=3", "--real_fold=3"), "--real_fold=3 of --real_folds=3"),
+    (("--real_folds=1",), "need 2 or more folds"),
+    (("--real_folds=3", "--real_train_percentage=60"), "exclusive"),
+])
+def test_bad_fold_flags_are_refused(trees, flags, message):
+    synth, real, work = trees
+    done = _prepare(synth, real, work, *flags)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (work / "merged_data").exists()
