@@ -1,0 +1,84 @@
+"""benchmarks/real_voices_cv.py: pooling cross-validation folds of the real-voices benchmark.
+
+Run as a user runs it (a subprocess) on fold files written here; the pooled figures are counted
+here from the made-up rows. Marked slow only to keep it out of the Bazel run (benchmarks/ is not a
+Bazel target).
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "real_voices_cv.py"
+pytestmark = pytest.mark.slow
+
+
+def _fold(path: pathlib.Path, low: float, high: float, clips: int, right: dict, run: str) -> str:
+    rows = [{"model": "MLPerf Tiny reference, held-out clips", "clips": clips, "speakers": 3,
+             "accuracy": right["ref"] / clips, "int8_bytes": 53936}]
+    for kind, key in (("(Keras float)", "float"), ("(int8, features in)", "int8")):
+        rows.append({"model": f"kws {run} {kind}", "clips": clips, "speakers": 3,
+                     "accuracy": right[key] / clips, "int8_bytes": None})
+    rows.append({"model": "MLPerf Tiny reference, all of dev", "clips": 999, "speakers": 9,
+                 "accuracy": 0.5, "int8_bytes": 53936})
+    path.write_text(json.dumps({"real_speakers": {"train": 6, "validation": 0, "test": 3},
+                                "held_out_hash_percent": [low, high], "rows": rows}))
+    return str(path)
+
+
+def _run(*paths):
+    return subprocess.run([sys.executable, str(SCRIPT), f"--folds={','.join(paths)}"],
+                          capture_output=True, text=True, check=False, timeout=120)
+
+
+def _line(stdout: str, start: str) -> list[str]:
+    return next(line for line in stdout.splitlines() if line.startswith(start)).split()
+
+
+def test_folds_are_pooled_by_clip_counts(tmp_path):
+    a = _fold(tmp_path / "a.json", 0, 40, 30, {"ref": 27, "float": 24, "int8": 23}, "runs/a")
+    b = _fold(tmp_path / "b.json", 40, 100, 70, {"ref": 63, "float": 49, "int8": 50}, "runs/b")
+    done = _run(b, a)
+    assert done.returncode == 0, done.stderr
+    # pooled: (27 + 63) / 100, (24 + 49) / 100, (23 + 50) / 100, not the mean of the folds' rates
+    assert _line(done.stdout, "MLPerf")[-3:] == ["100", "6", "90.00%"]
+    assert _line(done.stdout, "kws (Keras float)")[-1] == "73.00%"
+    assert _line(done.stdout, "kws (int8, features in)")[-1] == "73.00%"
+    assert "waveform" not in done.stdout  # no export scored: no such row
+
+
+@pytest.mark.parametrize("ranges,message", [
+    (((0, 50), (40, 100)), "does not start where the previous fold ends"),
+    (((0, 50), (50, 90)), "a fold is missing"),
+    (((10, 50), (50, 100)), "does not start where the previous fold ends (0)"),
+])
+def test_folds_that_do_not_tile_the_speakers_are_refused(tmp_path, ranges, message):
+    paths = [_fold(tmp_path / f"{i}.json", low, high, 10, {"ref": 9, "float": 8, "int8": 8},
+                   f"runs/{i}") for i, (low, high) in enumerate(ranges)]
+    done = _run(*paths)
+    assert done.returncode == 1
+    assert message in done.stderr
+
+
+def test_a_fold_with_two_kws_runs_is_refused(tmp_path):
+    a = tmp_path / "a.json"
+    _fold(a, 0, 100, 10, {"ref": 9, "float": 8, "int8": 8}, "runs/a")
+    data = json.loads(a.read_text())
+    data["rows"].append(dict(data["rows"][1], model="kws runs/other (Keras float)"))
+    a.write_text(json.dumps(data))
+    done = _run(str(a))
+    assert done.returncode == 1
+    assert "2 kws rows '(Keras float)'" in done.stderr
+
+
+def test_a_file_that_is_not_a_fold_output_is_refused(tmp_path):
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({"rows": []}))
+    done = _run(str(other))
+    assert done.returncode == 1
+    assert "is not a real_voices.py --output file" in done.stderr
