@@ -64,6 +64,7 @@ def scorecard(export_dir: str, real_voices: dict, streaming: list[dict]) -> dict
     card = {
         "held_out_real_speakers": {
             "clips": int8["clips"], "speakers": int8["speakers"],
+            "held_out_hash_percent": real_voices["held_out_hash_percent"],
             "trained_on_real_speakers": real_voices["real_speakers"]["train"],
             "kws_keras_float": keras["accuracy"], "kws_int8_features_in": int8["accuracy"],
             "kws_int8_waveform_in": waveform["accuracy"],
