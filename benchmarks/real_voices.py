@@ -139,6 +139,30 @@ def _percent(speaker: str) -> float:
     return int(digest, 16) % 10000 / 100.0
 
 
+SPLIT_FILE = "real_voices_split.json"
+"""Written into the merged tree: what it was built from. Rebuilding a tree with another split
+would leave links of the old split in it (and a run trained on it would then be checked against
+the wrong split), so that is refused."""
+
+
+def _claim_merged_tree(out: str, recipe: dict) -> None:
+    path = os.path.join(out, SPLIT_FILE)
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)
+        changed = sorted(k for k in recipe.keys() | before.keys() if before.get(k) != recipe.get(k))
+        if changed:
+            raise UserError(f"{out} was built with other settings ({', '.join(changed)}); a tree "
+                            "keeps its split: choose another --workdir")
+        return
+    if os.path.lexists(out) and os.listdir(out):
+        raise UserError(f"{out} exists but has no {SPLIT_FILE} (built by an earlier version or "
+                        "not by this script): remove it or choose another --workdir")
+    os.makedirs(out, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(recipe, f, indent=2)
+
+
 def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                       real_train_percentage: float, real_repeat: int = 1,
                       real_validation_percentage: float = 0.0,
@@ -153,6 +177,22 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
     hash percentage is first rotated: (percentage - rotate_percentage) mod 100 (for folds)."""
     if not 0 <= real_validation_percentage <= real_train_percentage:
         raise UserError("--real_validation_percentage must be in [0, --real_train_percentage]")
+    extra_words = []
+    for extra in extra_real_dirs:
+        if not os.path.isdir(extra):
+            raise UserError(f"--extra_real_dirs: {extra} is not a folder")
+        words = [w for w in sorted(os.listdir(extra)) if os.path.isdir(os.path.join(extra, w))
+                 and not w.startswith("_")]
+        if not words:
+            raise UserError(f"--extra_real_dirs: {extra} has no word folders")
+        extra_words.append((extra, words))
+    _claim_merged_tree(out, {
+        "synth_dir": os.path.abspath(synth_dir), "real_dir": os.path.abspath(real_dir),
+        "noise_dir": os.path.abspath(noise_dir) if noise_dir else "",
+        "real_train_percentage": real_train_percentage, "rotate_percentage": rotate_percentage,
+        "real_validation_percentage": real_validation_percentage, "real_repeat": real_repeat,
+        "extra_real_dirs": [os.path.abspath(d) for d in extra_real_dirs],
+        "extra_real_repeat": extra_real_repeat})
     testing, validation = [], []
     with open(os.path.join(synth_dir, "validation_list.txt"), encoding="utf-8") as f:
         validation = [line.strip() for line in f if line.strip()]
@@ -198,13 +238,7 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                           os.path.join(out, word, f"real{copy}_{name}"))
             if label != sc.SILENCE_LABEL:  # silence clips are named by number, not by speaker
                 speakers[split].add(speaker)
-    for index, extra in enumerate(extra_real_dirs):
-        if not os.path.isdir(extra):
-            raise UserError(f"--extra_real_dirs: {extra} is not a folder")
-        words = [w for w in sorted(os.listdir(extra)) if os.path.isdir(os.path.join(extra, w))
-                 and not w.startswith("_")]
-        if not words:
-            raise UserError(f"--extra_real_dirs: {extra} has no word folders")
+    for index, (extra, words) in enumerate(extra_words):
         for word in words:
             for name in sorted(os.listdir(os.path.join(extra, word))):
                 if not name.endswith(".wav"):

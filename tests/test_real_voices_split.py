@@ -194,3 +194,28 @@ def test_bad_fold_flags_are_refused(trees, flags, message):
     assert done.returncode == 1
     assert message in done.stderr
     assert not (work / "merged_data").exists()
+
+
+def test_a_tree_keeps_its_split(trees):
+    # Rebuilding a tree with another split would leave the old split's training links in it.
+    synth, real, work = trees
+    first = _prepare(synth, real, work, "--real_folds=4", "--real_fold=0")
+    assert first.returncode == 0, first.stderr
+    links = sorted(str(p) for p in (work / "merged_data").rglob("*.wav"))
+    again = _prepare(synth, real, work, "--real_folds=4", "--real_fold=0")
+    assert again.returncode == 0, again.stderr  # the same split: nothing changes
+    assert sorted(str(p) for p in (work / "merged_data").rglob("*.wav")) == links
+    other = _prepare(synth, real, work, "--real_folds=4", "--real_fold=1")
+    assert other.returncode == 1
+    assert "built with other settings (rotate_percentage)" in other.stderr
+    assert sorted(str(p) for p in (work / "merged_data").rglob("*.wav")) == links
+    assert _held_out_speakers(work) == {s for s in SPEAKERS if _percent(s) < 25}
+
+
+def test_a_folder_not_made_by_the_script_is_refused(trees):
+    synth, real, work = trees
+    _touch(work / "merged_data" / "yes" / "mine.wav")
+    done = _prepare(synth, real, work)
+    assert done.returncode == 1
+    assert "has no real_voices_split.json" in done.stderr
+    assert [p.name for p in (work / "merged_data").rglob("*")] == ["yes", "mine.wav"]
