@@ -96,6 +96,9 @@ _BATCH_SIZE = flags.DEFINE_integer("batch_size", 50, "Batch size.")
 _MODEL = flags.DEFINE_string("model", "ds_cnn", "Model family.")
 _STREAMABLE = flags.DEFINE_bool("streamable", True, "Build ds_cnn / bc_resnet streamable (as "
                                  "kws-train's --streamable).")
+_SYNTHETIC_TRAINING = flags.DEFINE_bool(
+    "synthetic_training", True, "Train on the synthetic voices too (--nosynthetic_training: real "
+    "speech only; synthetic voices still validate).")
 _PREPARE_ONLY = flags.DEFINE_bool("prepare_only", False, "Only build <workdir>/merged_data (for "
                                   "kws-train --data_dir=...; e.g. kws/pretrained/*/train.flags).")
 _SCORE_ONLY = flags.DEFINE_bool("score_only", False, "Do not train: score <workdir>/run (when it "
@@ -167,14 +170,16 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                       real_train_percentage: float, real_repeat: int = 1,
                       real_validation_percentage: float = 0.0,
                       extra_real_dirs: tuple[str, ...] = (), extra_real_repeat: int = 1,
-                      rotate_percentage: float = 0.0) -> dict:
+                      rotate_percentage: float = 0.0, synthetic_training: bool = True) -> dict:
     """Links both datasets into ``out`` with list files; returns counts of real speakers per split.
     Each real training clip is linked ``real_repeat`` times (same speaker in the name). Speakers
     whose hash percentage lies in [real_train_percentage - real_validation_percentage,
     real_train_percentage) go to validation instead of training. ``extra_real_dirs`` are
     folder-per-word trees split by the same rule, except that their held-out speakers' clips are
     left out; each of their training clips is linked ``extra_real_repeat`` times. Each speaker's
-    hash percentage is first rotated: (percentage - rotate_percentage) mod 100 (for folds)."""
+    hash percentage is first rotated: (percentage - rotate_percentage) mod 100 (for folds).
+    Without ``synthetic_training`` only the synthetic validation voices are linked (speech in
+    training is then real only; the synthetic background noise stays)."""
     if not 0 <= real_validation_percentage <= real_train_percentage:
         raise UserError("--real_validation_percentage must be in [0, --real_train_percentage]")
     extra_words = []
@@ -192,18 +197,20 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
         "real_train_percentage": real_train_percentage, "rotate_percentage": rotate_percentage,
         "real_validation_percentage": real_validation_percentage, "real_repeat": real_repeat,
         "extra_real_dirs": [os.path.abspath(d) for d in extra_real_dirs],
-        "extra_real_repeat": extra_real_repeat})
+        "extra_real_repeat": extra_real_repeat, "synthetic_training": synthetic_training})
     testing, validation = [], []
     with open(os.path.join(synth_dir, "validation_list.txt"), encoding="utf-8") as f:
         validation = [line.strip() for line in f if line.strip()]
     with open(os.path.join(synth_dir, "testing_list.txt"), encoding="utf-8") as f:
-        synth_test = {line.strip() for line in f if line.strip()}
+        synth_test = {line.strip() for line in f if line.strip()}  # not used here at all
+    synth_validation = set(validation)
     for word in os.listdir(synth_dir):
         folder = os.path.join(synth_dir, word)
         if not os.path.isdir(folder) or word == sc.BACKGROUND_NOISE_DIR:
             continue
         for name in os.listdir(folder):
-            if f"{word}/{name}" not in synth_test:  # synthetic test voices are not used here
+            rel = f"{word}/{name}"
+            if rel not in synth_test and (synthetic_training or rel in synth_validation):
                 _link(os.path.join(folder, name), os.path.join(out, word, name))
     for folder in (os.path.join(synth_dir, sc.BACKGROUND_NOISE_DIR), noise_dir):
         if folder:
@@ -401,7 +408,8 @@ def main(argv):
     speakers = build_merged_tree(synth_dir, real_dir, _NOISE_DIR.value, merged,
                                  train_percentage, _REAL_REPEAT.value,
                                  _REAL_VALIDATION_PERCENTAGE.value,
-                                 tuple(_EXTRA_REAL_DIRS.value), _EXTRA_REAL_REPEAT.value, rotate)
+                                 tuple(_EXTRA_REAL_DIRS.value), _EXTRA_REAL_REPEAT.value, rotate,
+                                 _SYNTHETIC_TRAINING.value)
     run_dir = os.path.join(_WORKDIR.value, "run")
     if _PREPARE_ONLY.value:
         print(f"{merged}: real speakers {speakers['train']} in training, "

@@ -219,3 +219,17 @@ def test_a_folder_not_made_by_the_script_is_refused(trees):
     assert done.returncode == 1
     assert "has no real_voices_split.json" in done.stderr
     assert [p.name for p in (work / "merged_data").rglob("*")] == ["yes", "mine.wav"]
+
+
+def test_nosynthetic_training_keeps_synthetic_voices_for_validation_only(trees):
+    synth, real, work = trees
+    done = _prepare(synth, real, work, "--nosynthetic_training", "--real_repeat=2")
+    assert done.returncode == 0, done.stderr
+    merged = work / "merged_data"
+    assert not list(merged.rglob("aaaa0001*")) and not list(merged.rglob("cccc0003*"))
+    assert sorted(p.name for p in merged.rglob("bbbb0002*")) == ["bbbb0002_nohash_0.wav"] * 2
+    validation = set((merged / "validation_list.txt").read_text().split())
+    assert {"yes/bbbb0002_nohash_0.wav", "no/bbbb0002_nohash_0.wav"} <= validation
+    trained = {_speaker(p.name) for p in merged.rglob("real1_*.wav")}
+    assert trained == {s for s in SPEAKERS if _percent(s) < 50}
+    assert (merged / "_background_noise_" / "white_noise.wav").is_symlink()
