@@ -61,7 +61,9 @@ def pool(folds: dict[str, dict]) -> list[dict]:
             else:
                 row = _row(path, data["rows"], name)
             if row is None:
-                if name == KINDS[-1]:  # waveform-in rows exist only for scored exports
+                # waveform-in rows exist only for scored exports: all folds or none
+                if name == KINDS[-1] and not any(_row(p, d["rows"], name)
+                                                 for p, d in folds.items()):
                     clips = 0
                     break
                 raise FoldError(f"{path}: no row '{name}'")

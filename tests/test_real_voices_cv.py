@@ -82,3 +82,22 @@ def test_a_file_that_is_not_a_fold_output_is_refused(tmp_path):
     done = _run(str(other))
     assert done.returncode == 1
     assert "is not a real_voices.py --output file" in done.stderr
+
+
+def test_waveform_rows_are_pooled_only_when_every_fold_has_one(tmp_path):
+    paths = [_fold(tmp_path / f"{i}.json", 50 * i, 50 * (i + 1), 10,
+                   {"ref": 9, "float": 8, "int8": 8}, f"runs/{i}") for i in range(2)]
+    data = json.loads(pathlib.Path(paths[0]).read_text())
+    data["rows"].append(dict(data["rows"][1], model="kws export runs/0 (int8, waveform in)",
+                             accuracy=0.6))
+    pathlib.Path(paths[0]).write_text(json.dumps(data))
+    done = _run(*paths)
+    assert done.returncode == 1
+    assert f"{paths[1]}: no row '(int8, waveform in)'" in done.stderr
+    other = json.loads(pathlib.Path(paths[1]).read_text())
+    other["rows"].append(dict(other["rows"][1], model="kws export runs/1 (int8, waveform in)",
+                              accuracy=0.9))
+    pathlib.Path(paths[1]).write_text(json.dumps(other))
+    done = _run(*paths)
+    assert done.returncode == 0, done.stderr
+    assert _line(done.stdout, "kws (int8, waveform in)")[-1] == "75.00%"  # (6 + 9) / 20
