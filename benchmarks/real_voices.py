@@ -258,8 +258,9 @@ def build_merged_tree(synth_dir: str, real_dir: str, noise_dir: str, out: str,
                 _link(src, os.path.join(out, word, f"extra{index}_{name}"))
                 if split == "validation":
                     validation.append(f"{word}/extra{index}_{name}")
-                for copy in range(1, extra_real_repeat if split == "train" else 1):
-                    _link(src, os.path.join(out, word, f"extra{index}r{copy}_{name}"))
+                else:  # training: more links to the same clip, as for --real_dir's clips
+                    for copy in range(1, extra_real_repeat):
+                        _link(src, os.path.join(out, word, f"extra{index}r{copy}_{name}"))
                 speakers[split].add(speaker)
     for name, lines in (("validation_list.txt", validation), ("testing_list.txt", testing)):
         with open(os.path.join(out, name), "w", encoding="utf-8") as f:

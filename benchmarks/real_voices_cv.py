@@ -51,8 +51,11 @@ def pool(folds: dict[str, dict]) -> list[dict]:
         edge = high
     if abs(edge - 100.0) > 1e-9:
         raise FoldError(f"the folds end at {edge:g}, not 100: a fold is missing")
+    kinds = [REFERENCE, *KINDS[:2]]
+    if any(_row(path, data["rows"], KINDS[2]) for path, data in folds.items()):
+        kinds.append(KINDS[2])  # waveform-in rows exist only for scored exports: all folds or none
     pooled = []
-    for name in (REFERENCE, *KINDS):
+    for name in kinds:
         clips = speakers = correct = 0
         for path, data in folds.items():
             if name == REFERENCE:
@@ -61,19 +64,13 @@ def pool(folds: dict[str, dict]) -> list[dict]:
             else:
                 row = _row(path, data["rows"], name)
             if row is None:
-                # waveform-in rows exist only for scored exports: all folds or none
-                if name == KINDS[-1] and not any(_row(p, d["rows"], name)
-                                                 for p, d in folds.items()):
-                    clips = 0
-                    break
                 raise FoldError(f"{path}: no row '{name}'")
             clips += row["clips"]
             speakers += row["speakers"]
             correct += round(row["accuracy"] * row["clips"])
-        if clips:
-            label = name if name == REFERENCE else f"kws {name}"
-            pooled.append({"model": label, "clips": clips, "speakers": speakers,
-                           "correct": correct, "accuracy": correct / clips})
+        label = name if name == REFERENCE else f"kws {name}"
+        pooled.append({"model": label, "clips": clips, "speakers": speakers,
+                       "correct": correct, "accuracy": correct / clips})
     return pooled
 
 
