@@ -52,7 +52,7 @@ from kws import frontend
 from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
-from kws.data import synth
+from kws.synth import dataset as synth
 from kws.errors import UserError
 from kws.export import clips
 from kws.export import exporter

@@ -29,7 +29,7 @@ from absl import app
 from absl import flags
 
 from kws.data import speech_commands as sc
-from kws.data import synth
+from kws.synth import dataset as synth
 from kws.errors import UserError
 from kws.stream_eval import evaluate
 from kws.stream_eval import metrics as sm

@@ -19,9 +19,9 @@ import numpy as np
 import pytest
 
 from kws import audio
-from kws.data import synth
-from kws.data import synth_audio
-from kws.data import tts
+from kws.synth import dataset as synth
+from kws.synth import shaping
+from kws.synth import tts
 
 RATE_HZ = 16000
 WORDS = ("yes", "no", "hey_kiwi")
@@ -145,7 +145,7 @@ def test_custom_phrase_is_spoken_with_a_space(tmp_path, espeak):
     for speaker in manifest(out)["speakers"]:
         direct, _ = engine.synthesize("hey kiwi", speaker["voice"], speaker["pitch_semitones"],
                                       speaker["rate"])
-        direct = synth_audio.trim_silence(direct, RATE_HZ)
+        direct = shaping.trim_silence(direct, RATE_HZ)
         if len(direct) > 0.85 * RATE_HZ:
             continue  # the dataset may have said it faster to fit the clip
         x = audio.read_clip(os.path.join(out, "hey_kiwi", f"{speaker['hash']}_nohash_0.wav"), RATE_HZ)
@@ -204,7 +204,7 @@ def test_pitch_shift_moves_pitch_but_keeps_duration(espeak):
     engine = tts.make_engine("espeak-ng")
     def f0_and_length(pitch):
         x, rate = engine.synthesize("ah", "en-us+m3", pitch_semitones=pitch)
-        x = synth_audio.trim_silence(x, rate)
+        x = shaping.trim_silence(x, rate)
         mid = x[len(x) // 2 - 800:len(x) // 2 + 800]
         ac = np.correlate(mid, mid, "full")[len(mid) - 1:]
         lag = 32 + np.argmax(ac[32:400])  # 40..500 Hz
@@ -224,7 +224,7 @@ def test_each_installed_engine_says_a_word(name):
     assert voices and all(v.engine == name for v in voices)
     x, rate = engine.synthesize("yes", voices[0].name, pitch_semitones=1.0, rate=1.1)
     assert rate == RATE_HZ and x.dtype == np.float32 and x.ndim == 1
-    assert 0.15 < len(synth_audio.trim_silence(x, rate)) / rate < 1.5
+    assert 0.15 < len(shaping.trim_silence(x, rate)) / rate < 1.5
     assert np.abs(x).max() > 0.05
 
 

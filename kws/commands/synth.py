@@ -10,8 +10,8 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
-from kws.data import synth
-from kws.data import tts
+from kws.synth import dataset as synth
+from kws.synth import tts
 from kws.errors import UserError
 
 _DEFAULTS = synth.SynthConfig(output_dir="")

@@ -16,7 +16,7 @@ from kws import frontend
 from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
-from kws.data import synth
+from kws.synth import dataset as synth
 from kws.models import FAMILIES
 from kws.models.config import DS_CNN_SIZES, STREAMABLE_FAMILIES, ModelConfig
 from kws.training import config as tc

@@ -1,1 +1,1 @@
-"""Data: dataset layout and splits, audio decoding, augmentation, the tf.data pipeline, synthesis."""
+"""Data: dataset layout and splits, audio decoding, augmentation, the tf.data pipeline."""

@@ -26,7 +26,7 @@ from absl import flags
 
 from kws import cli
 from kws.data import speech_commands as sc
-from kws.data import synth
+from kws.synth import dataset as synth
 from kws.device import detect
 from kws.device import stream
 from kws.errors import UserError

@@ -31,8 +31,8 @@ import numpy as np
 
 from kws import audio
 from kws import progress
-from kws.data import synth_audio
-from kws.data import tts
+from kws.synth import shaping
+from kws.synth import tts
 from kws.errors import UserError
 
 DEFAULT_SYNTH_DIR = os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")
@@ -257,7 +257,7 @@ def _say(engine: tts.Engine, speaker: Speaker, requests: list[tts.Request],
          config: SynthConfig) -> list[np.ndarray]:
     """Synthesizes (one engine call) and trims; speeds up what does not fit the clip, or refuses."""
     limit = int(config.clip_duration_samples * 0.95)
-    out = [synth_audio.trim_silence(x, config.sample_rate_hz) for x in
+    out = [shaping.trim_silence(x, config.sample_rate_hz) for x in
            engine.synthesize_many(requests, speaker.voice.name, config.sample_rate_hz)]
     for i, request in enumerate(requests):
         speedup = 1.0
@@ -270,7 +270,7 @@ def _say(engine: tts.Engine, speaker: Speaker, requests: list[tts.Request],
                     f"too long for a {config.clip_duration_ms} ms clip; use a shorter phrase or a "
                     "longer --clip_duration_ms")
             faster = dataclasses.replace(request, rate=request.rate * speedup)
-            out[i] = synth_audio.trim_silence(engine.synthesize_many(
+            out[i] = shaping.trim_silence(engine.synthesize_many(
                 [faster], speaker.voice.name, config.sample_rate_hz)[0], config.sample_rate_hz)
     return out
 
@@ -291,7 +291,7 @@ def _speaker_task(engine: tts.Engine, speaker: Speaker, config: SynthConfig) -> 
     for (word, n), samples in zip(keys, _say(engine, speaker, requests, config)):
         relative = f"{word}/{speaker.hash}_nohash_{n}.wav"
         rng = _clip_rng(config.seed, speaker.hash, word, n, "place")
-        clip = synth_audio.place(samples, config.clip_duration_samples, config.min_peak_dbfs,
+        clip = shaping.place(samples, config.clip_duration_samples, config.min_peak_dbfs,
                                  config.max_peak_dbfs, rng)
         audio.write_wav(os.path.join(config.output_dir, relative), clip, config.sample_rate_hz)
         written.append(relative)
@@ -409,14 +409,14 @@ def _write_background_noise(config: SynthConfig, engines: dict[str, tts.Engine],
     """Has up to 16 training speakers say random phrases for the babble, then writes every noise."""
     rng = np.random.default_rng([config.seed, 2])
     talkers = [train_speakers[i] for i in rng.permutation(len(train_speakers))[:16]]
-    words = [w for w in synth_audio.BABBLE_WORDS if w not in {spoken_text(x) for x in config.words}]
+    words = [w for w in shaping.BABBLE_WORDS if w not in {spoken_text(x) for x in config.words}]
     scripts = [[tts.Request(text=" ".join(rng.choice(words, int(rng.integers(3, 6)))),
                             pitch_semitones=s.pitch_semitones, rate=s.rate) for _ in range(5)]
                for s in talkers]
     futures = [pool.submit(engines[s.voice.engine].synthesize_many, script, s.voice.name,
                            config.sample_rate_hz) for s, script in zip(talkers, scripts)]
-    phrases = [synth_audio.trim_silence(x, config.sample_rate_hz) for f in futures for x in f.result()]
-    return synth_audio.write_background_noise(
+    phrases = [shaping.trim_silence(x, config.sample_rate_hz) for f in futures for x in f.result()]
+    return shaping.write_background_noise(
         os.path.join(config.output_dir, BACKGROUND_NOISE_DIR),
         config.background_noise_duration_ms * config.sample_rate_hz // 1000, config.sample_rate_hz,
         config.seed, phrases)
