@@ -8,12 +8,12 @@ with another's and `kws <subcommand> --help` lists just its own.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 from absl import app
 from absl import flags
 
+from kws import quiet
 from kws.errors import UserError
 
 SUBCOMMANDS = {
@@ -34,7 +34,7 @@ def _usage() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv if argv is None else argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
+    _quiet_or_exit("kws")  # before a subcommand's module imports TensorFlow
     if len(argv) < 2 or argv[1] in ("-h", "--help", "help"):
         print(_usage())
         sys.exit(0 if len(argv) >= 2 else 2)
@@ -51,8 +51,10 @@ def run_command(module, name: str, args: list[str]) -> None:
 
     `--help` lists the module's own flags (absl's lists only the __main__ module's), and a UserError
     ends the program with its one-line message and exit code 1 instead of a traceback. Imports no
-    TensorFlow, so the device script uses it too.
+    TensorFlow, so the device script uses it too. TensorFlow's start-up lines stay off the console
+    (kws.quiet) unless KWS_TF_LOGS=1.
     """
+    _quiet_or_exit(name)
     if any(a in ("-h", "--help", "-help") for a in args):
         print(f"{name}: {(module.__doc__ or '').strip()}\n")
         print(flags.FLAGS.module_help(module))
@@ -66,6 +68,14 @@ def run_command(module, name: str, args: list[str]) -> None:
             sys.exit(1)
 
     app.run(run, argv=[name] + list(args))
+
+
+def _quiet_or_exit(name: str) -> None:
+    try:
+        quiet.install()
+    except UserError as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 def train() -> None:

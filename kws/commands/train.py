@@ -15,6 +15,7 @@ from absl import flags
 from kws import frontend
 from kws.data import augment
 from kws.data import pipeline as pl
+from kws.data import placement
 from kws.data import speech_commands as sc
 from kws.synth import dataset as synth
 from kws.models import FAMILIES
@@ -46,6 +47,18 @@ _TESTING_PERCENTAGE = flags.DEFINE_float("testing_percentage", 10.0,
 _BACKGROUND_NOISE_DIR = flags.DEFINE_string("background_noise_dir", "", "Noise folder; default "
                                             "<data_dir>/_background_noise_.")
 _SKIP_BAD_FILES = flags.DEFINE_bool("skip_bad_files", False, "Count and skip unusable clips.")
+_NEGATIVE_DIRS = flags.DEFINE_list(
+    "negative_dirs", [], "Folders of other speech (any depth; WAV/FLAC/OGG of any length) whose "
+    "clips join _unknown_'s pool, split by speaker.")
+_RESAMPLE_ON_LOAD = flags.DEFINE_bool("resample_on_load", False, "Accept clips of any rate and "
+                                      "channel count (mixed to mono, resampled on load).")
+_END_ALIGNED = flags.DEFINE_bool("end_aligned", False, "Stream placement: keywords end "
+                                 "--end_min_ms..--end_max_ms before the window end, negatives "
+                                 "anywhere (kws.data.placement).")
+_END_MIN_MS = flags.DEFINE_float("end_min_ms", 20.0, "Shortest keyword-end-to-window-end time.")
+_END_MAX_MS = flags.DEFINE_float("end_max_ms", 250.0, "Longest keyword-end-to-window-end time.")
+_PARTIAL_PROBABILITY = flags.DEFINE_float("partial_probability", 0.0, "With --end_aligned: share "
+                                          "of keyword examples cut inside the word, as _unknown_.")
 # Augmentation
 _TIME_SHIFT_MS = flags.DEFINE_float("time_shift_ms", 100.0, "Random time shift range (+-).")
 _BACKGROUND_FREQUENCY = flags.DEFINE_float("background_frequency", 0.8, "Share of clips with noise.")
@@ -152,7 +165,8 @@ def build_config() -> tc.TrainConfig:
         silence_percentage=_SILENCE_PERCENTAGE.value, unknown_percentage=_UNKNOWN_PERCENTAGE.value,
         validation_percentage=_VALIDATION_PERCENTAGE.value,
         testing_percentage=_TESTING_PERCENTAGE.value,
-        background_noise_dir=_BACKGROUND_NOISE_DIR.value, skip_bad_files=_SKIP_BAD_FILES.value)
+        background_noise_dir=_BACKGROUND_NOISE_DIR.value, skip_bad_files=_SKIP_BAD_FILES.value,
+        negative_dirs=tuple(_NEGATIVE_DIRS.value), resample_on_load=_RESAMPLE_ON_LOAD.value)
     num_classes = (len(_WANTED_WORDS.value) + 2 if _LABEL_MODE.value == "keywords" else
                    len(sc.index_dataset(data).labels))
     return tc.TrainConfig(
@@ -183,6 +197,9 @@ def build_config() -> tc.TrainConfig:
             eq_tilt_db_per_octave=_EQ_TILT_DB_PER_OCTAVE.value, eq_peak_db=_EQ_PEAK_DB.value),
         pipeline=pl.PipelineConfig(batch_size=_BATCH_SIZE.value, seed=_SEED.value,
                                    unknown_resample=_UNKNOWN_RESAMPLE.value),
+        placement=placement.PlacementConfig(
+            end_aligned=_END_ALIGNED.value, end_min_ms=_END_MIN_MS.value,
+            end_max_ms=_END_MAX_MS.value, partial_probability=_PARTIAL_PROBABILITY.value),
         model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
                           width=_WIDTH.value, dropout=_DROPOUT.value,
                           streamable=_STREAMABLE.value and _MODEL.value in STREAMABLE_FAMILIES),

@@ -147,7 +147,7 @@ def resolve_backend(backend: str) -> str:
     return chosen
 
 
-def _sniff(path: str) -> soundfile._SoundFileInfo:
+def sniff(path: str) -> soundfile._SoundFileInfo:
     """Header check shared by both backends; catches what libsndfile would silently accept."""
     if not os.path.exists(path):
         raise audio.AudioFileError(f"{path}: no such file")
@@ -235,7 +235,7 @@ def decode_audio(path: str, sample_rate_hz: int, *, backend: str = "auto") -> np
       ValueError: unknown backend.
     """
     chosen = resolve_backend(backend)
-    info = _sniff(path)
+    info = sniff(path)
     if chosen == "tfio" and info.subtype not in TFIO_SUBTYPES.get(info.format, ()):
         if backend == "tfio":
             raise audio.AudioFileError(

@@ -9,16 +9,20 @@ gives the same batches, and epoch e's batches depend on nothing else.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 
 import numpy as np
 import tensorflow as tf
 from absl import logging
 
-from kws import audio
 from kws import frontend
 from kws.data import augment
+from kws.data import boundaries
+from kws.data import decode
 from kws.data import recording
+from kws.data import placement
 from kws.data import speech_commands as sc
 
 
@@ -38,6 +42,10 @@ class PipelineConfig:
     """Training draws its _unknown_ examples afresh each epoch from every other-word clip of the split
     (DatasetIndex.unknown_pool), as many as the split's fixed sample holds, instead of reusing that
     one sample every epoch. Epoch sizes and class shares stay the same."""
+    bounds_cache: str = ""
+    """JSON file of cached word bounds (kws.data.boundaries); '' means
+    ~/.cache/kws/word_bounds.json. Bounds are found for clips longer than the window (to cut the
+    window around the word) and, when stream placement is on, for every clip."""
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -51,7 +59,7 @@ def load_noise(index: sc.DatasetIndex, clip_samples: int, sample_rate_hz: int
         return None
     noises = []
     for path in index.noise_files:
-        samples = audio.read_clip(path, sample_rate_hz)
+        samples = decode.decode_audio(path, sample_rate_hz, backend="soundfile")
         if len(samples) < clip_samples:
             raise sc.DatasetError(f"{path}: background noise of {len(samples)} samples is shorter "
                                   f"than one clip ({clip_samples}); remove it or use a longer one")
@@ -78,7 +86,9 @@ def _decode(path: tf.Tensor, clip_samples: int) -> tf.Tensor:
 def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.FrontendConfig,
                  pipeline: PipelineConfig, augmentation: augment.AugmentConfig | None = None,
                  noise: augment.NoiseBank | None = None, epochs: tuple[int, int] = (0, 1),
-                 waveforms: bool = False) -> tf.data.Dataset:
+                 waveforms: bool = False,
+                 placing: placement.PlacementConfig = placement.PlacementConfig()
+                 ) -> tf.data.Dataset:
     """Batches of (features float32 [batch, frames, dim], labels int32 [batch]) for ``split``.
 
     Args:
@@ -90,6 +100,8 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         the batches an uninterrupted run would have seen.
       waveforms: evaluation only: yield the waveforms float32 [batch, clip_samples] the features
         would be computed from, instead of the features (the waveform-in exported models take them).
+      placing: training only: stream placement of the words (kws.data.placement); partial words
+        change their labels to _unknown_.
     """
     if waveforms and augmentation is not None:
         raise ValueError("waveforms=True is for evaluation batches (no augmentation)")
@@ -128,18 +140,38 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
 
     rows = len(paths)
     cache_bytes = rows * clip * 2
+    placing_on = training and placing.end_aligned
+    if placing_on and sc.UNKNOWN_LABEL not in index.labels:
+        raise sc.DatasetError("stream placement (end_aligned) needs the _unknown_ label for "
+                              "partial words and negatives: use label_mode keywords")
+    bounds_table = None
     if cache_bytes <= pipeline.cache_max_bytes:
         # An eager constant captured by the batch function (not a tf.Variable: under
         # MultiWorkerMirroredStrategy a new variable's value is broadcast, which int16 cannot be).
-        table = tf.constant(_decode_all(paths, clip))
+        decoded, bounds = decode_table(paths, clip, features.sample_rate_hz,
+                                       pipeline.bounds_cache, all_bounds=placing_on)
+        table = tf.constant(decoded)
+        bounds_table = tf.constant(bounds)
         load = lambda idx: tf.cast(tf.gather(table, idx), tf.float32) / 32768.0  # noqa: E731
     else:
         logging.info("%s split: %.1f GB of decoded audio exceeds cache_max_bytes; decoding every "
                      "epoch", split, cache_bytes / 2**30)
+        if placing_on:
+            raise sc.DatasetError("stream placement needs every clip decoded in memory; raise "
+                                  "cache_max_bytes or use fewer clips")
+        odd = [p for p in paths if p and not p.lower().endswith(".wav")]
+        if odd:
+            raise sc.DatasetError(f"{odd[0]}: only WAV clips can be decoded every epoch (the "
+                                  "decoded table exceeds cache_max_bytes); raise it or convert "
+                                  "the clips with `kws prepare`")
         path_table = tf.constant(paths)
         load = lambda idx: tf.map_fn(  # noqa: E731
             lambda i: _decode(path_table[i], clip), idx, fn_output_signature=tf.float32)
     label_table, generated_table = tf.constant(labels), tf.constant(generated_silence)
+    keyword_table = tf.constant(np.array([index.labels[i] not in (sc.SILENCE_LABEL,
+                                                                  sc.UNKNOWN_LABEL)
+                                          for i in labels]))
+    unknown_id = index.labels.index(sc.UNKNOWN_LABEL) if sc.UNKNOWN_LABEL in index.labels else -1
 
     if training:
         def epoch_batches(epoch):
@@ -161,11 +193,20 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         ds = tf.data.Dataset.zip((tf.data.Dataset.range(n).batch(pipeline.batch_size),
                                   tf.data.Dataset.range(1 << 40)))
 
+    if placing_on:  # placement decides where words are; no further shift
+        augmentation = dataclasses.replace(augmentation, time_shift_ms=0.0)
+
     def batch_fn(idx, batch_seed):
         samples = load(idx)
         y, is_generated = tf.gather(label_table, idx), tf.gather(generated_table, idx)
         seed = tf.stack([batch_seed, tf.constant(pipeline.seed, tf.int64)])
         is_silence = is_generated | (y == silence_id)
+        if placing_on:
+            samples, y, _ = placement.place_batch(
+                samples, tf.gather(bounds_table, idx), y, tf.gather(keyword_table, idx),
+                unknown_id, placing, features.sample_rate_hz,
+                augment.shift_block_samples(features.sample_rate_hz, clip),
+                tf.random.experimental.stateless_fold_in(seed, 4))
         if training:
             return _train_batch(samples, is_silence, seed, features, augmentation, noise), y
         if noise is not None and pipeline.eval_silence_volume > 0:
@@ -177,12 +218,52 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _decode_all(paths: list[str], clip_samples: int) -> np.ndarray:
-    """Every clip decoded (in graph, in parallel) into one int16 [clips, clip_samples] table."""
-    ds = tf.data.Dataset.from_tensor_slices(paths).map(
-        lambda p: tf.cast(tf.round(_decode(p, clip_samples) * 32768.0), tf.int16),
-        num_parallel_calls=tf.data.AUTOTUNE).batch(512)
-    return np.concatenate([batch.numpy() for batch in ds])
+def default_bounds_cache() -> str:
+    """~/.cache/kws/word_bounds.json (XDG_CACHE_HOME respected)."""
+    home = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(home, "kws", "word_bounds.json")
+
+
+def decode_table(paths: list[str], clip_samples: int, sample_rate_hz: int, cache_path: str = "",
+                 all_bounds: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Every clip decoded once into (int16 [clips, clip_samples], int32 [clips, 2] word bounds).
+
+    Any format the index accepts (WAV, FLAC, OGG; resampled when its rate differs). A clip longer
+    than the window is cut around its word (boundaries.crop_around) instead of keeping its first
+    second; a shorter one is zero-padded at the end. Word bounds are found for the long clips and,
+    with ``all_bounds``, for every clip (cached in ``cache_path``, default
+    default_bounds_cache()); rows without bounds get (0, clip_samples). An empty path (a
+    generated _silence_ example) gives zeros and bounds (0, 0).
+    """
+    cache = boundaries.BoundaryCache(cache_path or default_bounds_cache())
+    table = np.zeros((len(paths), clip_samples), np.int16)
+    bounds = np.tile(np.array([0, clip_samples], np.int32), (len(paths), 1))
+
+    def load(i: int) -> None:
+        path = paths[i]
+        if not path:
+            bounds[i] = (0, 0)
+            return
+        samples = decode.decode_audio(path, sample_rate_hz, backend="soundfile")
+        word = (0, min(len(samples), clip_samples))
+        if all_bounds or len(samples) > clip_samples:
+            cached = cache.get(path)
+            if cached is not None and cached[2] == len(samples):
+                word = cached[:2]
+            else:
+                word = boundaries.word_bounds(samples, sample_rate_hz)
+                found[i] = (*word, len(samples))
+            samples, word = boundaries.crop_around(samples, word, clip_samples)
+        table[i, :len(samples)] = np.clip(np.round(samples * 32768.0), -32768, 32767)
+        bounds[i] = word
+
+    found: dict[int, tuple[int, int, int]] = {}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(load, range(len(paths))))
+    for i, (start, end, n) in found.items():
+        cache.put(paths[i], start, end, n)
+    cache.save()
+    return table, bounds
 
 
 def _train_batch(samples, is_silence, seed, features, config, noise):

@@ -18,6 +18,7 @@ import random
 import re
 
 from kws import audio
+from kws.data import decode
 from kws.errors import UserError
 
 SILENCE_LABEL = "_silence_"
@@ -59,6 +60,14 @@ class DataConfig:
     """Count and report unusable files instead of stopping at the first."""
     seed: int = 59185
     """Seed of the _unknown_ subsampling."""
+    negative_dirs: tuple[str, ...] = ()
+    """Folders of other speech (any depth, any audio format, any length: a FLAC tree of another
+    language, long wake-word recordings, ...) whose every clip joins the _unknown_ pool of its
+    split (keywords mode). Split by the speaker rule (``split_of``) whatever lists the data folder
+    has; the share of _unknown_ examples stays ``unknown_percentage``."""
+    resample_on_load: bool = False
+    """Accept clips at any rate and channel count: they are mixed to mono and resampled to
+    sample_rate_hz when decoded. Off: any clip not at sample_rate_hz mono is refused."""
 
     def __post_init__(self):
         if self.label_mode not in LABEL_MODES:
@@ -73,6 +82,8 @@ class DataConfig:
             raise ValueError("label_mode 'keywords' needs at least one wanted word")
         if len(set(self.wanted_words)) != len(self.wanted_words):
             raise ValueError(f"wanted words repeat: {list(self.wanted_words)}")
+        if self.negative_dirs and self.label_mode != "keywords":
+            raise ValueError("negative_dirs feed _unknown_: they need label_mode 'keywords'")
 
     @property
     def noise_dir(self) -> str:
@@ -132,6 +143,32 @@ def _read_list(path: str) -> set[str]:
         return {line.strip().replace("\\", "/") for line in f if line.strip()}
 
 
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+"""Clip files of negative_dirs (label folders check every file they hold)."""
+
+
+def check_clip(path: str, config: DataConfig) -> None:
+    """Raises AudioFileError unless ``path`` is a clip the pipeline can decode as configured.
+
+    WAV must be 16-bit mono at the configured rate (checked from the header alone) unless
+    ``resample_on_load``; FLAC and OGG are checked by libsndfile, their rate and channels likewise.
+    """
+    if path.lower().endswith(".wav") and not config.resample_on_load:
+        audio.check_training_wav(path, config.sample_rate_hz)
+        return
+    info = decode.sniff(path)
+    if config.resample_on_load:
+        return
+    problems = []
+    if info.channels != 1:
+        problems.append(f"{info.channels} channels (need mono)")
+    if info.samplerate != config.sample_rate_hz:
+        problems.append(f"{info.samplerate} Hz (need {config.sample_rate_hz} Hz)")
+    if problems:
+        raise audio.AudioFileError(f"{path}: {', '.join(problems)}; pass --resample_on_load to "
+                                   "mix and resample on load, or convert it with `kws prepare`")
+
+
 def _label_folders(data_dir: str) -> list[str]:
     if not os.path.isdir(data_dir):
         raise DatasetError(f"data dir {data_dir} does not exist; pass --data_dir=<folder of word "
@@ -157,20 +194,52 @@ def _scan_clips(config: DataConfig, folders: list[str], skipped: list[str]
             full = os.path.join(config.data_dir, folder, name)
             if not os.path.isfile(full) or name.startswith("."):
                 continue
-            try:
-                audio.check_training_wav(full, config.sample_rate_hz)
-            except audio.AudioFileError as e:
-                if not config.skip_bad_files:
-                    raise DatasetError(f"{e} (or pass --skip_bad_files to count and skip such "
-                                       "files)") from e
-                skipped.append(str(e))
-                continue
-            good.append(rel)
+            if _usable(full, config, skipped):
+                good.append(rel)
         if not good:
             raise DatasetError(f"label folder {os.path.join(config.data_dir, folder)} holds no "
                                "usable WAV clips; remove the folder or add clips")
         clips[folder] = good
     return clips
+
+
+def _usable(path: str, config: DataConfig, skipped: list[str]) -> bool:
+    """check_clip, with skip_bad_files: False (and the message in ``skipped``) for a bad file."""
+    try:
+        check_clip(path, config)
+    except audio.AudioFileError as e:
+        if not config.skip_bad_files:
+            raise DatasetError(f"{e} (or pass --skip_bad_files to count and skip such "
+                               "files)") from e
+        skipped.append(str(e))
+        return False
+    return True
+
+
+def _negative_clips(config: DataConfig, skipped: list[str]) -> dict[str, list[str]]:
+    """split -> absolute paths of the usable clips under negative_dirs, by the speaker rule."""
+    out: dict[str, list[str]] = {s: [] for s in SPLITS}
+    for folder in config.negative_dirs:
+        if not os.path.isdir(folder):
+            raise DatasetError(f"negative folder {folder} does not exist; pass --negative_dirs="
+                               "<folders of other speech>")
+        found = 0
+        for root, dirs, names in os.walk(folder):
+            dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != BACKGROUND_NOISE_DIR)
+            for name in sorted(names):
+                if name.startswith(".") or not name.lower().endswith(AUDIO_EXTENSIONS):
+                    continue
+                full = os.path.join(root, name)
+                if not _usable(full, config, skipped):
+                    continue
+                rel = os.path.relpath(full, folder)
+                split = split_of(rel, config.validation_percentage, config.testing_percentage)
+                out[split].append(full)
+                found += 1
+        if not found:
+            raise DatasetError(f"negative folder {folder} holds no usable audio clips "
+                               f"({', '.join(AUDIO_EXTENSIONS)})")
+    return out
 
 
 def _noise_files(config: DataConfig, skipped: list[str]) -> tuple[str, ...]:
@@ -182,16 +251,8 @@ def _noise_files(config: DataConfig, skipped: list[str]) -> tuple[str, ...]:
     files = []
     for name in sorted(os.listdir(folder)):
         full = os.path.join(folder, name)
-        if not name.lower().endswith(".wav"):
-            continue
-        try:
-            audio.check_training_wav(full, config.sample_rate_hz)
-        except audio.AudioFileError as e:
-            if not config.skip_bad_files:
-                raise DatasetError(str(e)) from e
-            skipped.append(str(e))
-            continue
-        files.append(full)
+        if name.lower().endswith(AUDIO_EXTENSIONS) and _usable(full, config, skipped):
+            files.append(full)
     return tuple(files)
 
 
@@ -224,7 +285,8 @@ def index_dataset(config: DataConfig) -> DatasetIndex:
                            for word in folders for rel in by_split[s][word]) for s in SPLITS}
     else:
         labels = (SILENCE_LABEL, UNKNOWN_LABEL) + tuple(config.wanted_words)
-        pools = {s: _unknown_pool(config, by_split[s]) for s in SPLITS}
+        negatives = _negative_clips(config, skipped)
+        pools = {s: _unknown_pool(config, by_split[s]) + tuple(negatives[s]) for s in SPLITS}
         splits = {s: _keyword_split(config, by_split[s], s, pools[s]) for s in SPLITS}
     return DatasetIndex(labels=labels, splits=splits, noise_files=noise, skipped=tuple(skipped),
                         unknown_pool=pools)

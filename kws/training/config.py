@@ -8,6 +8,7 @@ import json
 from kws import frontend
 from kws.data import augment
 from kws.data import pipeline
+from kws.data import placement as placement_lib
 from kws.data import speech_commands as sc
 from kws.models.config import ModelConfig
 
@@ -28,6 +29,8 @@ class TrainConfig:
     """Training augmentation."""
     pipeline: pipeline.PipelineConfig = pipeline.PipelineConfig()
     """Batch size, seed, caching."""
+    placement: placement_lib.PlacementConfig = placement_lib.PlacementConfig()
+    """Where words sit in training windows (stream training)."""
     model: ModelConfig = ModelConfig()
     """The network."""
     epochs: int = 30
@@ -92,13 +95,14 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> "TrainConfig":
         nested = {"data": sc.DataConfig, "features": frontend.FrontendConfig,
                   "augment": augment.AugmentConfig, "pipeline": pipeline.PipelineConfig,
-                  "model": ModelConfig}
+                  "placement": placement_lib.PlacementConfig, "model": ModelConfig}
         kwargs = {}
         for key, value in values.items():
             if key in nested:
                 value = dict(value)
                 if key == "data":
                     value["wanted_words"] = tuple(value["wanted_words"])
+                    value["negative_dirs"] = tuple(value.get("negative_dirs", ()))
                 value = nested[key](**value)
             kwargs[key] = value
         return cls(**kwargs)

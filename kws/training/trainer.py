@@ -189,7 +189,8 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
             ckpt.write_atomic(os.path.join(workdir, "model_summary.txt"), "\n".join(lines) + "\n")
         onehot = _one_hot(len(index.labels))
         train_ds = pl.make_dataset(index, "train", config.features, config.pipeline, config.augment,
-                                   noise, epochs=(state.epoch, epochs)).map(onehot)
+                                   noise, epochs=(state.epoch, epochs),
+                                   placing=config.placement).map(onehot)
         if config.teacher_dir:
             teacher = distill.load_teacher(config.teacher_dir, index.labels,
                                            config.to_dict()["features"], config.teacher_checkpoint)
@@ -222,7 +223,8 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
         return {"state": dict(state.__dict__)}
     best = ckpt.load_model(os.path.join(folder, "best.keras"), compile=False)
     test_ds = pl.make_dataset(index, "test", config.features, config.pipeline, noise=noise)
-    result = evaluate.evaluate_keras(best, test_ds, index.labels)
+    result = evaluate.evaluate_keras(best, test_ds, index.labels,
+                                     [e.path for e in index.splits["test"]])
     evaluate.write_report(result, workdir, "test")
     print(evaluate.format_report(result), flush=True)
     result["state"] = dict(state.__dict__)
