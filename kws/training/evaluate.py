@@ -32,19 +32,60 @@ def compute_metrics(labels: np.ndarray, predictions: np.ndarray, class_names: Se
             "per_class": per_class, "confusion": confusion.tolist()}
 
 
+MAX_MISCLASSIFIED = 500
+"""Most misclassified clips an evaluation lists (the most confident mistakes); all are counted."""
+
+
+def misclassified_clips(paths: Sequence[str], labels: np.ndarray, scores: np.ndarray,
+                        class_names: Sequence[str], limit: int = MAX_MISCLASSIFIED) -> list[dict]:
+    """The wrong examples, most confident mistake first, at most ``limit``.
+
+    Args:
+      paths: the clip file of each example ('' for a generated _silence_ example).
+      labels: int class ids [n]; scores: float [n, classes].
+    Returns:
+      [{'path': absolute path or '', 'label': true name, 'predicted': name,
+        'top3': [{'label': name, 'score': float}, ...]}].
+    """
+    if len(paths) != len(labels):
+        raise ValueError(f"{len(paths)} paths for {len(labels)} examples")
+    predicted = np.argmax(scores, axis=-1)
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-scores[wrong, predicted[wrong]], kind="stable")][:limit]
+    clips = []
+    for i in wrong:
+        top = np.argsort(-scores[i], kind="stable")[:3]
+        clips.append({"path": os.path.abspath(paths[i]) if paths[i] else "",
+                      "label": class_names[labels[i]], "predicted": class_names[predicted[i]],
+                      "top3": [{"label": class_names[k], "score": float(scores[i, k])}
+                               for k in top]})
+    return clips
+
+
 def evaluate_predictor(predict: Callable[[np.ndarray], np.ndarray],
-                       batches: Iterable, class_names: Sequence[str]) -> dict:
-    """Runs ``predict`` (features [batch, ...] -> scores [batch, classes]) over (x, y) batches."""
-    ys, ps = [], []
+                       batches: Iterable, class_names: Sequence[str],
+                       paths: Sequence[str] | None = None) -> dict:
+    """Runs ``predict`` (features [batch, ...] -> scores [batch, classes]) over (x, y) batches.
+
+    With ``paths`` (the clip of each example, in batch order: the split's entries), the result also
+    has 'misclassified' (misclassified_clips) and 'misclassified_count' (all of them).
+    """
+    ys, all_scores = [], []
     for x, y in batches:
-        scores = predict(np.asarray(x))
-        ps.append(np.argmax(scores, axis=-1))
+        all_scores.append(np.asarray(predict(np.asarray(x))))
         ys.append(np.asarray(y))
-    return compute_metrics(np.concatenate(ys), np.concatenate(ps), class_names)
+    labels, scores = np.concatenate(ys), np.concatenate(all_scores)
+    result = compute_metrics(labels, np.argmax(scores, axis=-1), class_names)
+    if paths is not None:
+        result["misclassified"] = misclassified_clips(paths, labels, scores, class_names)
+        result["misclassified_count"] = int(np.sum(np.argmax(scores, axis=-1) != labels))
+    return result
 
 
-def evaluate_keras(model, dataset, class_names: Sequence[str]) -> dict:
-    return evaluate_predictor(lambda x: model(x, training=False).numpy(), dataset, class_names)
+def evaluate_keras(model, dataset, class_names: Sequence[str],
+                   paths: Sequence[str] | None = None) -> dict:
+    return evaluate_predictor(lambda x: model(x, training=False).numpy(), dataset, class_names,
+                              paths)
 
 
 def format_report(result: dict) -> str:
