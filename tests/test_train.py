@@ -53,6 +53,8 @@ def test_training_learns_and_fills_workdir(tone_dataset, tmp_path):
     confusion = np.array(report["confusion"])
     assert confusion.sum() == report["examples"]
     assert np.trace(confusion) / confusion.sum() == pytest.approx(report["accuracy"])
+    assert report["misclassified_count"] == confusion.sum() - np.trace(confusion)
+    assert len(report["misclassified"]) == report["misclassified_count"]  # fewer than the cap
     with open(workdir / "confusion_test.png", "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 

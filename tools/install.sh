@@ -4,7 +4,7 @@
 # .venv with kws and its Python packages. Idempotent: rerunning installs only what is missing.
 #
 #   bash tools/install.sh          # kws + TensorFlow + LiteRT
-#   bash tools/install.sh --dev    # also the test tools
+#   bash tools/install.sh --dev    # also the test tools (pytest, headless chromium)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -13,6 +13,8 @@ extras="device,tts"
 
 apt_packages=(python3 python3-venv python3-pip espeak-ng flite festival festvox-kallpc16k
               festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1)
+# --dev: a headless browser for tests/test_report.py, which renders `kws report`'s page.
+[[ "${1:-}" == "--dev" ]] && apt_packages+=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

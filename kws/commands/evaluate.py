@@ -4,7 +4,9 @@
     kws-eval --workdir=runs/default --data_dir=../shared/data/speech_commands_test_v0.02_dev --split=all
 
 Prints accuracy, per-class precision/recall and the confusion matrix, and writes eval_<name>.json/.txt
-and confusion_<name>.png into the working directory (or --output_dir).
+(with the misclassified clips and their top-3 scores), confusion_<name>.png and the page of the run
+(report.html; report_<name>.html for another name than test, see `kws report`) into the working
+directory (or --output_dir).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ _NAME = flags.DEFINE_string("name", "", "Report name (default: the split, or the
 def main(argv: list[str]) -> None:
     del argv
     from kws.data import pipeline as pl  # pylint: disable=g-import-not-at-top
+    from kws.report import page  # pylint: disable=g-import-not-at-top
     from kws.training import checkpoint as ckpt  # pylint: disable=g-import-not-at-top
     from kws.training import config as tc  # pylint: disable=g-import-not-at-top
     from kws.training import evaluate  # pylint: disable=g-import-not-at-top
@@ -64,8 +67,9 @@ def main(argv: list[str]) -> None:
     model = ckpt.load_model(path, compile=False)
     noise = pl.load_noise(index, config.features.clip_samples, data.sample_rate_hz)
     ds = pl.make_dataset(index, split, config.features, config.pipeline, noise=noise)
-    result = evaluate.evaluate_keras(model, ds, index.labels)
+    result = evaluate.evaluate_keras(model, ds, index.labels, [e.path for e in index.splits[split]])
     report = _NAME.value or (os.path.basename(os.path.normpath(_DATA_DIR.value))
                              if _DATA_DIR.value else _SPLIT.value)
     evaluate.write_report(result, _OUTPUT_DIR.value or workdir, report)
     print(evaluate.format_report(result))
+    print(page.write_after_eval(workdir, _OUTPUT_DIR.value or workdir, report))

@@ -11,9 +11,11 @@ and other words at random times over background noise at --snr_db (recording.wav
 ground_truth.csv). Runs the model over it every --hop_ms (stateful streaming variants at their
 own hop), detects with the device script's Detector (the same smoothing, threshold and
 suppression flags as kws-infer) and writes into --output_dir: detections.csv, det.csv and det.png
-(a threshold sweep), scores.png (scores over time with the ground truth) and report.json. Prints
-miss rate, false accepts per hour, wrong-label detections, latency and the miss rate at
-<= --max_fa_per_hour. The matching rules are in kws.stream_eval.metrics.
+(a threshold sweep), scores.png (scores over time with the ground truth), report.json and the
+page of the run (report.html, see `kws report`; when the run is known: --workdir, or the one
+--model_dir was exported from). Prints miss rate, false accepts per hour, wrong-label detections,
+latency and the miss rate at <= --max_fa_per_hour. The matching rules are in
+kws.stream_eval.metrics.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from kws.synth import dataset as synth
 from kws.device import detect
 from kws.device import stream
 from kws.errors import UserError
+from kws.report import page as run_page
 from kws.stream_eval import evaluate
 from kws.stream_eval import metrics as sm
 from kws.stream_eval import recording as rec
@@ -184,6 +187,7 @@ def main(argv: list[str]) -> int:
     written = evaluate.OUTPUT_FILES + (("recording.wav", "ground_truth.csv")
                                        if "config" in described else ())
     print(f"wrote {output_dir}: {', '.join(written)}")
+    print(run_page.write_after_stream_eval(output_dir, _WORKDIR.value, _MODEL_DIR.value))
     return 0
 
 
