@@ -26,7 +26,9 @@ _MODEL = flags.DEFINE_enum("model", "ds_cnn", ["ds_cnn", "tiny_conv"], "ds_cnn: 
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from kws import quiet  # pylint: disable=g-import-not-at-top
+
+    quiet.install()  # TensorFlow's start-up lines off the console unless KWS_TF_LOGS=1
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # the converter logs every step at INFO under absl
     from kws.export import demo  # pylint: disable=g-import-not-at-top

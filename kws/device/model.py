@@ -18,6 +18,7 @@ import os
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from kws import quiet
 from kws.errors import UserError
 
 FLOAT_MODEL = "model_float.tflite"
@@ -98,7 +99,8 @@ def load_interpreter(path: str, num_threads: int = 1) -> Interpreter:
         raise ModelFolderError(f"{path}: empty file; {_FIX}")
     try:
         interpreter = Interpreter(model_path=path, num_threads=num_threads)
-        interpreter.allocate_tensors()
+        with quiet.native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line
+            interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
         raise ModelFolderError(f"{path}: not a loadable .tflite model ({str(e).strip()[:200]}); "
                                f"{_FIX}") from e

@@ -38,7 +38,6 @@ _LATENCY_RUNS = flags.DEFINE_integer("latency_runs", 200, "Invokes timed per mod
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # the converter logs every step at INFO under absl
     # TensorFlow is imported here, after flag parsing, so `--help` stays fast.

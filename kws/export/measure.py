@@ -10,16 +10,14 @@ runs).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import statistics
-import sys
-import tempfile
 import time
 
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
+
+from kws import quiet
 
 _ARENA_RE = re.compile(r"Arena allocation total (\d+) bytes")
 
@@ -45,7 +43,8 @@ def litert_latency_us(model: bytes, runs: int = 200, warmup: int = 20, num_threa
                       ) -> float:
     """Median µs of one invoke on LiteRT (``num_threads`` threads, default delegate)."""
     interpreter = Interpreter(model_content=model, num_threads=num_threads)
-    interpreter.allocate_tensors()
+    with quiet.native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line
+        interpreter.allocate_tensors()
     rng = np.random.default_rng(0)
     for details in interpreter.get_input_details():
         interpreter.set_tensor(details["index"], random_input(details, rng))
@@ -57,24 +56,6 @@ def litert_latency_us(model: bytes, runs: int = 200, warmup: int = 20, num_threa
         interpreter.invoke()
         times.append(time.perf_counter_ns() - start)
     return statistics.median(times) / 1000.0
-
-
-@contextlib.contextmanager
-def _captured_stderr_fd():
-    """Captures what C code writes to file descriptor 2 (TFLite Micro's MicroPrintf) into a list."""
-    lines: list[str] = []
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines.extend(tmp.read().decode("utf-8", "replace").splitlines())
 
 
 def _tflm_interpreter(model: bytes, arena_size: int | None = None):
@@ -96,7 +77,7 @@ def tflm_run(model: bytes, inputs: list[np.ndarray], arena_size: int | None = No
 
 
 def _runs_in(model: bytes, example: np.ndarray, arena_size: int) -> bool:
-    with _captured_stderr_fd():  # TFLM prints each failed allocation
+    with quiet.captured_stderr_fd():  # TFLM prints each failed allocation
         try:
             tflm_run(model, [example], arena_size=arena_size)
         except RuntimeError:
@@ -116,11 +97,11 @@ def tflm_arena_bytes(model: bytes) -> int:
     example = np.zeros(tuple(details["shape"])[1:], details["dtype"])
     interpreter.set_input(example[None], 0)
     interpreter.invoke()
-    with _captured_stderr_fd() as lines:
+    with quiet.captured_stderr_fd() as lines:
         interpreter.print_allocations()
     totals = [int(m.group(1)) for line in lines for m in [_ARENA_RE.search(line)] if m]
     if len(totals) != 1:
-        raise RuntimeError("TFLite Micro printed no arena total:\n" + "\n".join(lines))
+        raise RuntimeError("TFLite Micro printed no arena total:\n" + "".join(lines))
     low = totals[0]
     if _runs_in(model, example, low):
         return low

@@ -14,6 +14,8 @@ import warnings
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from kws import quiet
+
 _FEATURE_NORM = re.compile(r"(^|/)feature_norm(_\d+)?/")
 
 
@@ -36,7 +38,8 @@ class TfliteClassifier:
             warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
             self._interpreter = Interpreter(model_content=model, num_threads=1,
                                             experimental_preserve_all_tensors=keep_features)
-        self._interpreter.allocate_tensors()
+        with quiet.native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line
+            self._interpreter.allocate_tensors()
         self.input = self._interpreter.get_input_details()[0]
         self.output = self._interpreter.get_output_details()[0]
         self._features_index = self._find_features() if keep_features else None

@@ -20,10 +20,7 @@ signature and pairs each state input with its output.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import io
-import warnings
 
 import keras
 import numpy as np
@@ -31,6 +28,7 @@ import tensorflow as tf
 from ai_edge_litert.interpreter import Interpreter
 
 from kws import frontend
+from kws import quiet
 from kws.device import model as device_model
 from kws.export import measure
 from kws.export import tflite
@@ -98,7 +96,8 @@ def waveform_stream_model(body: keras.Model, model_config, config: frontend.Fron
 
 def _runner(model: bytes, spec: device_model.StreamSpec) -> device_model.StatefulRunner:
     interpreter = Interpreter(model_content=model, num_threads=1)
-    interpreter.allocate_tensors()
+    with quiet.native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line
+        interpreter.allocate_tensors()
     return device_model.StatefulRunner(interpreter, spec)
 
 
@@ -144,9 +143,7 @@ def convert_stream_int8(model: keras.Model, samples: list[dict[str, np.ndarray]]
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _dict_dataset(samples)
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+    with tflite.quiet_conversion():
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=_dict_dataset(samples[:1]), debug_options=options)
         return debugger.get_nondebug_quantized_model()

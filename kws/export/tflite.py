@@ -22,13 +22,15 @@ import contextlib
 import io
 import re
 import warnings
-from typing import Iterable
+from collections.abc import Iterable
+from collections.abc import Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from kws import frontend
+from kws import quiet
 
 FRONTEND_LAYER = "kws_frontend"
 """Name of the front-end layer in waveform-in models; its ops' tensors carry it in their names."""
@@ -70,10 +72,26 @@ def features_model(body: keras.Model) -> keras.Model:
     return keras.Model(features, body(features), name="features_" + body.name)
 
 
-def _convert(converter: tf.lite.TFLiteConverter) -> bytes:
-    # Keras' export prints every captured variable to stdout; keep the command's output readable.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+@contextlib.contextmanager
+def quiet_conversion() -> Iterator[None]:
+    """Keeps a conversion's chatter off the console; anything unexpected still reaches stderr.
+
+    Keras' export prints every captured variable to stdout (dropped). TF's own calibrator and the
+    QuantizationDebugger run the deprecated tf.lite.Interpreter internally (kws runs LiteRT
+    everywhere else), which warns; a calibrated model's float input has no statistics, by design,
+    which warns too (both dropped). The quantizer prints ``fully_quantize: ...`` from C++
+    (kws.quiet.native_stderr).
+    """
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings(), \
+            quiet.native_stderr():
+        warnings.filterwarnings("ignore",
+                                message=r"\s*Warning: tf\.lite\.Interpreter is deprecated")
         warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+        yield
+
+
+def _convert(converter: tf.lite.TFLiteConverter) -> bytes:
+    with quiet_conversion():
         return converter.convert()
 
 
@@ -120,11 +138,7 @@ def convert_waveform_int8(model: keras.Model, calibration: np.ndarray) -> bytes:
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = _representative(calibration)
     options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=keep_float)
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        # The debugger checks its model with the deprecated tf.lite.Interpreter (our runtime is
-        # LiteRT); the calibrated model's float input has no statistics, by design.
-        warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated.*")
-        warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+    with quiet_conversion():
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=_representative(calibration[:1]),
             debug_options=options)
