@@ -198,3 +198,49 @@ def test_bad_input_is_one_clear_line(demo_dirs, words, generated, tmp_path, args
     assert len(lines) == 1 and lines[0].startswith("kws-stream-eval: error: "), done.stderr
     assert message in lines[0]
     assert "Traceback" not in done.stderr
+
+
+def test_calibration_writes_a_detector_that_both_commands_use(demo_dirs, words, tmp_path):
+    import shutil
+
+    from kws.device import detect
+
+    export = tmp_path / "export"
+    shutil.copytree(demo_dirs[0], export)
+    done = _run(f"--model_dir={export}", f"--data_dir={words}", "--split=all",
+                "--duration_minutes=3", "--snr_db=10,20", "--seed=7", "--calibrate_fa_per_hour=20",
+                f"--output_dir={tmp_path / 'calib'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    config, data = detect.load_detector_file(str(export))
+    assert {k for k, _ in config.label_thresholds} == set(demo.DEMO_KEYWORDS)
+    assert data["calibration_stream"]["fa_per_hour"] <= 20
+    report = json.loads((tmp_path / "calib" / "report.json").read_text())
+    assert report["metrics"]["fa_per_hour"] <= 20  # the chosen detector, run as on the device
+    assert report["detector"]["average_window_ms"] == config.average_window_ms
+    # Another recording: kws-stream-eval takes the calibrated detector unless a flag is given.
+    again = _run(f"--model_dir={export}", f"--data_dir={words}", "--split=all",
+                 "--duration_minutes=1", "--seed=8", f"--output_dir={tmp_path / 'again'}")
+    assert again.returncode == 0 and "using the calibrated detector" in again.stdout
+    used = json.loads((tmp_path / "again" / "report.json").read_text())["detector"]
+    assert dict(used["label_thresholds"]) == dict(config.label_thresholds)
+    flagged = _run(f"--model_dir={export}", f"--data_dir={words}", "--split=all",
+                   "--duration_minutes=1", "--seed=8", "--threshold=0.7",
+                   f"--output_dir={tmp_path / 'flag'}")
+    assert flagged.returncode == 0 and "using the calibrated detector" not in flagged.stdout
+    # kws-infer too, on the recording: the same detections as its own detector settings give.
+    wav = tmp_path / "again" / "recording.wav"
+    infer = [sys.executable, "-m", "kws.device.cli", f"--model_dir={export}", str(wav)]
+    default = subprocess.run(infer, capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+    thresholds = dict(config.label_thresholds)
+    assert default.returncode == 0, default.stderr[-2000:]
+    labels = [line.split()[1] for line in default.stdout.splitlines()
+              if line.split() and line.split()[0].replace(".", "").isdigit()]
+    scores = [float(line.split()[2]) for line in default.stdout.splitlines()
+              if line.split() and line.split()[0].replace(".", "").isdigit()]
+    assert labels and all(s >= thresholds[lab] for lab, s in zip(labels, scores))
+    broken = tmp_path / "broken"
+    shutil.copytree(demo_dirs[0], broken)
+    (broken / detect.DETECTOR_FILE).write_text("{}")
+    bad = subprocess.run([sys.executable, "-m", "kws.device.cli", f"--model_dir={broken}",
+                          str(wav)], capture_output=True, text=True, check=False, cwd=REPO_ROOT)
+    assert bad.returncode == 1 and "not a valid detector file" in bad.stderr

@@ -251,3 +251,12 @@ def decode_audio(path: str, sample_rate_hz: int, *, backend: str = "auto") -> np
         raise audio.AudioFileError(f"{path}: has NaN or infinite samples (corrupt float audio); "
                                    "delete it or re-export it")
     return resample(to_mono(samples), rate_hz, sample_rate_hz)
+
+
+def read_clip(path: str, sample_rate_hz: int) -> np.ndarray:
+    """float32 [samples] of a clip as the data layer takes it: a WAV must be 16-bit mono at the rate
+    (kws.audio.read_clip, its strict errors); FLAC or OGG is decoded by libsndfile, resampled
+    when its rate differs."""
+    if path.lower().endswith(".wav"):
+        return audio.read_clip(path, sample_rate_hz)
+    return decode_audio(path, sample_rate_hz, backend="soundfile")

@@ -216,7 +216,7 @@ def _usable(path: str, config: DataConfig, skipped: list[str]) -> bool:
     return True
 
 
-def _negative_clips(config: DataConfig, skipped: list[str]) -> dict[str, list[str]]:
+def negative_clips(config: DataConfig, skipped: list[str]) -> dict[str, list[str]]:
     """split -> absolute paths of the usable clips under negative_dirs, by the speaker rule."""
     out: dict[str, list[str]] = {s: [] for s in SPLITS}
     for folder in config.negative_dirs:
@@ -285,7 +285,7 @@ def index_dataset(config: DataConfig) -> DatasetIndex:
                            for word in folders for rel in by_split[s][word]) for s in SPLITS}
     else:
         labels = (SILENCE_LABEL, UNKNOWN_LABEL) + tuple(config.wanted_words)
-        negatives = _negative_clips(config, skipped)
+        negatives = negative_clips(config, skipped)
         pools = {s: _unknown_pool(config, by_split[s]) + tuple(negatives[s]) for s in SPLITS}
         splits = {s: _keyword_split(config, by_split[s], s, pools[s]) for s in SPLITS}
     return DatasetIndex(labels=labels, splits=splits, noise_files=noise, skipped=tuple(skipped),

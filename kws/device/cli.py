@@ -44,7 +44,9 @@ _HOP_MS = flags.DEFINE_integer("hop_ms", 50, "Streaming: run a window model ever
                                upper_bound=stream.HOP_MS_RANGE[1])
 _AVERAGE_WINDOW_MS = flags.DEFINE_float("average_window_ms", 500.0,
                                         "Streaming: average posteriors over this span.")
-_THRESHOLD = flags.DEFINE_float("threshold", 0.6, "Streaming: detection threshold on the average.")
+_THRESHOLD = flags.DEFINE_float("threshold", 0.6, "Streaming: detection threshold on the average. "
+                                 "A model folder's calibrated detector.json (per-keyword "
+                                 "thresholds and window) is used unless a detector flag is given.")
 _SUPPRESSION_MS = flags.DEFINE_float("suppression_ms", 1000.0,
                                      "Streaming: no new detection for this long after one.")
 _MINIMUM_COUNT = flags.DEFINE_integer("minimum_count", 3,
@@ -58,13 +60,28 @@ _MIC_SECONDS = flags.DEFINE_float("mic_seconds", 0.0, "Stop listening after this
 _NUM_THREADS = flags.DEFINE_integer("num_threads", 1, "LiteRT threads.", lower_bound=1)
 
 
-def _options() -> infer.InferOptions:
+_DETECTOR_FLAGS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
+
+
+def _detector(folder: str) -> detect.DetectorConfig:
+    """The model folder's calibrated detector (detect.DETECTOR_FILE) unless a detector flag is
+    given; else the flags' detector."""
+    if not any(flags.FLAGS[name].present for name in _DETECTOR_FLAGS):
+        try:
+            found = detect.load_detector_file(folder)
+        except ValueError as e:
+            raise UserError(str(e)) from e
+        if found is not None:
+            return found[0]
+    return detect.DetectorConfig(average_window_ms=_AVERAGE_WINDOW_MS.value,
+                                 threshold=_THRESHOLD.value, suppression_ms=_SUPPRESSION_MS.value,
+                                 minimum_count=_MINIMUM_COUNT.value)
+
+
+def _options(folder: str) -> infer.InferOptions:
     return infer.InferOptions(
         top_k=_TOP_K.value, hop_ms=_HOP_MS.value, stereo=_STEREO.value, resample=_RESAMPLE.value,
-        detector=detect.DetectorConfig(average_window_ms=_AVERAGE_WINDOW_MS.value,
-                                       threshold=_THRESHOLD.value,
-                                       suppression_ms=_SUPPRESSION_MS.value,
-                                       minimum_count=_MINIMUM_COUNT.value))
+        detector=_detector(folder))
 
 
 def _report(error: UserError) -> None:
@@ -136,9 +153,9 @@ def main(argv: list[str]) -> int:
     paths = argv[1:]
     if _MIC.value == bool(paths):
         raise UserError("give WAV files or folders to score, or --mic to listen (not both)")
-    options = _options()
-    model = load_model(_MODEL_DIR.value or pretrained.model_dir(), _VARIANT.value,
-                       _NUM_THREADS.value)
+    folder = _MODEL_DIR.value or pretrained.model_dir()
+    options = _options(folder)
+    model = load_model(folder, _VARIANT.value, _NUM_THREADS.value)
     if _MIC.value:
         _listen(model, options)
         return 0

@@ -6,11 +6,16 @@ Detector turns that sequence into discrete detections, in the manner of TensorFl
 
 1. smoothing: the posteriors of the windows that ended within the last ``average_window_ms`` are
    averaged (nothing is reported before ``minimum_count`` windows are in the average);
-2. threshold: the label with the highest average is detected when that average reaches ``threshold``
-   and the label is not a background label (``_silence_``, ``_unknown_``);
+2. threshold: the label with the highest average is detected when that average reaches its
+   threshold (``threshold``, or its own in ``label_thresholds``) and the label is not a background
+   label (``_silence_``, ``_unknown_``);
 3. suppression: after a detection nothing is detected for ``suppression_ms``, and the detected label
    must first fall below the threshold again before it can fire again (re-arming). TF's version
    instead never reports the same label twice in a row ("yes ... yes" would give one detection).
+
+A calibrated detector (chosen on a validation stream for a false-accept budget, see
+kws.stream_eval.calibrate) is saved beside the model as DETECTOR_FILE and read by
+``load_detector_file``; the device script and kws-stream-eval use it unless told otherwise.
 
 Times are the end of the audio analysed, in ms from the start of the stream. The class is pure numpy
 and keeps only a short queue, so the streaming benchmark and the live microphone use the same code.
@@ -20,11 +25,15 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import json
+import os
 from typing import Iterable, Sequence
 
 import numpy as np
 
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
+DETECTOR_FILE = "detector.json"
+"""A calibrated detector in an export folder: {"detector": DetectorConfig.to_dict(), ...}."""
 
 
 @dataclasses.dataclass(kw_only=True, frozen=True)
@@ -41,6 +50,9 @@ class DetectorConfig:
     """Fewest posteriors in the average before anything can be detected (the start of a stream)."""
     ignore_labels: tuple[str, ...] = BACKGROUND_LABELS
     """Labels never reported as detections (they still take part in the average and the top-1)."""
+    label_thresholds: tuple[tuple[str, float], ...] = ()
+    """(label, threshold) pairs that replace ``threshold`` for those labels (a calibrated detector,
+    DETECTOR_FILE, has one per keyword)."""
 
     def __post_init__(self):
         if self.average_window_ms <= 0:
@@ -51,6 +63,34 @@ class DetectorConfig:
             raise ValueError("suppression_ms must be >= 0")
         if self.minimum_count < 1:
             raise ValueError("minimum_count must be >= 1")
+        for label, value in self.label_thresholds:
+            if not 0 < value <= 1:
+                raise ValueError(f"threshold of {label!r} must be in (0, 1], got {value}")
+
+    def threshold_of(self, label: str) -> float:
+        """The threshold that applies to ``label``."""
+        return dict(self.label_thresholds).get(label, self.threshold)
+
+    def to_dict(self) -> dict:
+        """JSON-ready fields (DETECTOR_FILE's "detector")."""
+        d = dataclasses.asdict(self)
+        d["ignore_labels"] = list(self.ignore_labels)
+        d["label_thresholds"] = dict(self.label_thresholds)
+        return d
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "DetectorConfig":
+        """The inverse of to_dict; unknown keys are an error."""
+        values = dict(values)
+        unknown = set(values) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown detector setting(s) {sorted(unknown)}")
+        if "ignore_labels" in values:
+            values["ignore_labels"] = tuple(values["ignore_labels"])
+        if "label_thresholds" in values:
+            values["label_thresholds"] = tuple(sorted(
+                (str(k), float(v)) for k, v in dict(values["label_thresholds"]).items()))
+        return cls(**values)
 
 
 @dataclasses.dataclass(kw_only=True, frozen=True)
@@ -74,7 +114,12 @@ class Detector:
     def __init__(self, labels: Sequence[str], config: DetectorConfig = DetectorConfig()):
         self.labels = tuple(labels)
         self.config = config
+        unknown = {label for label, _ in config.label_thresholds} - set(self.labels)
+        if unknown:
+            raise ValueError(f"thresholds for label(s) {sorted(unknown)} that the model does not "
+                             f"have ({', '.join(self.labels)})")
         self._reportable = np.array([label not in config.ignore_labels for label in self.labels])
+        self._thresholds = np.array([config.threshold_of(label) for label in self.labels])
         self.reset()
 
     def reset(self) -> None:
@@ -105,11 +150,11 @@ class Detector:
             return None
         self.smoothed = np.mean([p for _, p in self._queue], axis=0)
         cfg = self.config
-        # Re-arm labels whose average fell below the threshold since they fired.
-        self._disarmed = {i for i in self._disarmed if self.smoothed[i] >= cfg.threshold}
+        # Re-arm labels whose average fell below their threshold since they fired.
+        self._disarmed = {i for i in self._disarmed if self.smoothed[i] >= self._thresholds[i]}
         top = int(np.argmax(self.smoothed))
         score = float(self.smoothed[top])
-        if (score < cfg.threshold or not self._reportable[top] or top in self._disarmed
+        if (score < self._thresholds[top] or not self._reportable[top] or top in self._disarmed
                 or time_ms - self._last_detection_ms < cfg.suppression_ms):
             return None
         self._last_detection_ms = time_ms
@@ -125,3 +170,28 @@ class Detector:
             if detection is not None:
                 found.append(detection)
         return found
+
+
+def load_detector_file(folder: str) -> tuple[DetectorConfig, dict] | None:
+    """(the detector, the whole file) of ``folder``'s DETECTOR_FILE, or None when it has none.
+
+    Raises ValueError naming the file when it is not a valid detector file.
+    """
+    path = os.path.join(folder, DETECTOR_FILE)
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        return DetectorConfig.from_dict(data["detector"]), data
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{path}: not a valid detector file ({e}); delete it or re-run the "
+                         "calibration (kws-stream-eval --calibrate_fa_per_hour=...)") from e
+
+
+def save_detector_file(folder: str, config: DetectorConfig, extra: dict) -> str:
+    """Writes DETECTOR_FILE (the detector plus ``extra``, e.g. how it was calibrated); its path."""
+    path = os.path.join(folder, DETECTOR_FILE)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"detector": config.to_dict(), **extra}, f, indent=2, sort_keys=True)
+    return path

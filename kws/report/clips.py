@@ -15,6 +15,7 @@ import wave
 import numpy as np
 
 from kws import audio
+from kws.data import decode
 from kws.report import markup
 from kws.report import plots
 
@@ -52,7 +53,7 @@ def _card(clip: dict, features, data_dir: str) -> str:
         body = markup.unavailable(f"clip file not found: {path}")
         shown = path
     else:
-        samples = audio.read_clip(path, features.sample_rate_hz)
+        samples = decode.read_clip(path, features.sample_rate_hz)  # WAV, FLAC, OGG
         values = log_mel(samples, features)
         picture = (markup.img(plots.log_mel_image(values, features.window_stride_ms),
                               f"log-mel spectrogram of {path}", css_class="spec")

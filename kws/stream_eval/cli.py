@@ -33,6 +33,7 @@ from kws.device import detect
 from kws.device import stream
 from kws.errors import UserError
 from kws.report import page as run_page
+from kws.stream_eval import calibrate
 from kws.stream_eval import evaluate
 from kws.stream_eval import metrics as sm
 from kws.stream_eval import recording as rec
@@ -89,6 +90,13 @@ _MEAN_GAP_S = flags.DEFINE_float("mean_gap_s", rec.RecordingConfig.mean_gap_s,
                                  "Mean time between the end of a clip and the start of the next.")
 _UNKNOWN_SHARE = flags.DEFINE_float("unknown_share", rec.RecordingConfig.unknown_share,
                                     "Share of events that are other words.")
+_NEGATIVE_DIRS = flags.DEFINE_list("negative_dirs", [], "Folders of other speech (any depth, WAV/"
+                                   "FLAC/OGG) whose --split speakers join the other words.")
+_CALIBRATE_FA_PER_HOUR = flags.DEFINE_float(
+    "calibrate_fa_per_hour", 0.0, "If > 0 (with --model_dir): choose the averaging window and "
+    "per-keyword thresholds for this false-accept budget on this recording (use a validation "
+    "split) and write them to <model_dir>/detector.json, which kws-infer and kws-stream-eval then "
+    "use by default.", lower_bound=0)
 _RECORDING = flags.DEFINE_string("recording", "", "Your own 16-bit mono WAV (with --labels_csv) "
                                  "instead of a generated recording.")
 _LABELS_CSV = flags.DEFINE_string("labels_csv", "", "Ground truth of --recording: a CSV with "
@@ -116,6 +124,17 @@ _PLOT_SECONDS = flags.DEFINE_float("plot_seconds", 60.0, "scores.png shows this 
                                    lower_bound=1)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where everything is written.",
                                   required=True)
+
+
+_DETECTOR_FLAGS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
+
+
+def _calibrated(folder: str) -> detect.DetectorConfig | None:
+    try:
+        found = detect.load_detector_file(folder)
+    except ValueError as e:
+        raise UserError(str(e)) from e
+    return None if found is None else found[0]
 
 
 def _source() -> sources.PosteriorSource:
@@ -155,6 +174,12 @@ def _recording(source, keywords, output_dir: str) -> tuple[rec.Recording, dict]:
     except ValueError as e:
         raise UserError(f"bad data flags: {e}") from e
     pools = rec.clip_pools(data, _SPLIT.value, keywords)
+    if _NEGATIVE_DIRS.value:
+        negatives = sc.negative_clips(dataclasses.replace(
+            data, label_mode="keywords", negative_dirs=tuple(_NEGATIVE_DIRS.value)), [])
+        chosen = [p for s in (sc.SPLITS if _SPLIT.value == "all" else (_SPLIT.value,))
+                  for p in negatives[s]]
+        pools = dataclasses.replace(pools, unknown=pools.unknown + tuple(chosen))
     recording = rec.make_recording(pools, pools.noise, source.sample_rate_hz, config)
     wav, labels = os.path.join(output_dir, "recording.wav"), os.path.join(output_dir,
                                                                           "ground_truth.csv")
@@ -182,6 +207,32 @@ def main(argv: list[str]) -> int:
     source = _source()
     recording, described = _recording(source, sm.keywords_of(source.labels, config.detector),
                                       output_dir)
+    if _CALIBRATE_FA_PER_HOUR.value > 0:
+        if not _MODEL_DIR.value:
+            raise UserError("--calibrate_fa_per_hour writes detector.json into an export folder: "
+                            "give --model_dir")
+        source = sources.Precomputed(source, recording.samples)
+        try:
+            chosen = calibrate.calibrate(source.labels, source.times_ms, source.values,
+                                         recording.events, recording.duration_s,
+                                         _CALIBRATE_FA_PER_HOUR.value, config.detector,
+                                         tolerance_ms=config.tolerance_ms)
+        except ValueError as e:
+            raise UserError(f"calibration failed: {e}") from e
+        path = detect.save_detector_file(_MODEL_DIR.value, chosen.detector, {
+            **chosen.summary(), "variant": _VARIANT.value, "recording": described})
+        print(f"calibrated for <= {_CALIBRATE_FA_PER_HOUR.value:g} FA/h: average "
+              f"{chosen.detector.average_window_ms:g} ms, thresholds "
+              + ", ".join(f"{k} {v:g}" for k, v in chosen.detector.label_thresholds)
+              + f"; on this recording {evaluate.percent(chosen.metrics.miss_rate)} missed at "
+              f"{chosen.metrics.fa_per_hour:.2f} FA/h; wrote {path}")
+        config = dataclasses.replace(config, detector=chosen.detector)
+    elif _MODEL_DIR.value and not any(flags.FLAGS[name].present for name in _DETECTOR_FLAGS):
+        calibrated = _calibrated(_MODEL_DIR.value)
+        if calibrated is not None:
+            print(f"using the calibrated detector of {_MODEL_DIR.value}/{detect.DETECTOR_FILE} "
+                  "(give --threshold or --average_window_ms to override)")
+            config = dataclasses.replace(config, detector=calibrated)
     result = evaluate.evaluate(source, recording, config, output_dir, described)
     print(evaluate.format_summary(result))
     written = evaluate.OUTPUT_FILES + (("recording.wav", "ground_truth.csv")

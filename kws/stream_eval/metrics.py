@@ -238,7 +238,9 @@ def sweep(labels: Sequence[str], config: detect.DetectorConfig, times_ms: np.nda
     keywords = keywords_of(labels, config)
     rows = []
     for threshold in sorted(set(thresholds)):
-        found, _ = run_detector(labels, dataclasses.replace(config, threshold=threshold),
+        # One shared threshold: a calibrated detector's per-keyword ones are left out of a sweep.
+        found, _ = run_detector(labels, dataclasses.replace(config, threshold=threshold,
+                                                            label_thresholds=()),
                                 times_ms, posteriors)
         rows.append(SweepRow(threshold=threshold,
                              metrics=score(events, found, keywords, duration_s, tolerance_ms)[0]))

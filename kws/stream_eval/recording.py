@@ -39,6 +39,7 @@ from typing import Sequence
 import numpy as np
 
 from kws import audio
+from kws.data import decode
 from kws.data import speech_commands as sc
 from kws.errors import UserError
 from kws.stream_eval import truth
@@ -180,7 +181,7 @@ def read_noises(paths: Sequence[str], sample_rate_hz: int) -> list[np.ndarray]:
                         "with WAVs; pass --noise_dir=<folder of noise WAVs>")
     noises = []
     for path in paths:
-        samples = audio.read_clip(path, sample_rate_hz)
+        samples = decode.read_clip(path, sample_rate_hz)
         if len(samples) < sample_rate_hz:
             raise UserError(f"{path}: background noise of {len(samples) / sample_rate_hz:.2f} s is "
                             "shorter than 1 s; remove it or use a longer one")
@@ -266,7 +267,7 @@ def _plan(pools: ClipPools, num_samples: int, rate: int, config: RecordingConfig
             path = cycles[label].next()
         snr = float(config.snr_db[int(rng.integers(len(config.snr_db)))])
         gap = int(round(min_gap + (rng.exponential(mean_extra) if mean_extra > 0 else 0.0)))
-        clip = audio.read_clip(path, rate)
+        clip = decode.read_clip(path, rate)
         if at + len(clip) > last_end:
             return planned
         lo, hi = active_span(clip, rate, config.active_floor_db)

@@ -134,3 +134,20 @@ class KerasSource:
                 out[i:i + len(batch)] = np.asarray(self._classify(batch))
         times = 1000.0 * ends.astype(np.float64) / self.sample_rate_hz
         return times, out
+
+
+class Precomputed:
+    """A source whose posteriors of one recording were computed once (e.g. to calibrate and then
+    evaluate on them); any other recording is an error."""
+
+    def __init__(self, source: PosteriorSource, samples: np.ndarray):
+        self.labels, self.sample_rate_hz = source.labels, source.sample_rate_hz
+        self.clip_samples, self.hop_samples = source.clip_samples, source.hop_samples
+        self.description = source.description
+        self._samples = samples
+        self.times_ms, self.values = source.posteriors(samples)
+
+    def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if samples is not self._samples:
+            raise ValueError("Precomputed holds the posteriors of another recording")
+        return self.times_ms, self.values
