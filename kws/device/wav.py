@@ -29,7 +29,7 @@ class LoadedAudio:
     path: str
     """The file."""
     samples: np.ndarray
-    """float32 [samples] in [-1, 1], mono, at the requested rate."""
+    """float32 [samples], mono, at the requested rate; in [-1, 1] (a float file may go beyond)."""
     sample_rate_hz: int
     """Rate of ``samples`` (the requested one)."""
     notes: tuple[str, ...] = ()
@@ -42,13 +42,16 @@ class LoadedAudio:
 
 def load_audio(path: str, sample_rate_hz: int, *, stereo: str = "mix", resample: bool = True
                ) -> LoadedAudio:
-    """Reads integer-PCM WAV ``path`` as mono float32 at ``sample_rate_hz``.
+    """Reads WAV ``path`` as mono float32 at ``sample_rate_hz``: whatever kws.audio.read_wav
+    reads (8/16/24/32-bit PCM, 32/64-bit float, plain or WAVE_FORMAT_EXTENSIBLE, any rate and
+    channel count).
 
     Args:
       stereo: 'mix' averages the channels of a multi-channel file (noted); 'refuse' raises.
       resample: convert other sample rates (noted); False raises instead.
     Raises:
-      AudioInputError (a kws.audio.AudioFileError for missing, empty, truncated or non-WAV files).
+      AudioInputError (a kws.audio.AudioFileError for missing, empty, truncated or non-WAV files
+      and for encodings it does not decode, such as A-law or ADPCM).
     """
     if stereo not in STEREO_MODES:
         raise ValueError(f"unknown stereo mode {stereo!r}; valid: {', '.join(STEREO_MODES)}")
