@@ -200,7 +200,7 @@ def _sample_dtype(info: WavInfo) -> str:
     width = info.block_align // info.num_channels
     if info.block_align % info.num_channels or not 0 < info.bits_per_sample <= 8 * width:
         raise AudioFileError(f"{path}: WAV header contradicts itself ({info.bits_per_sample}-bit "
-                             f"samples, {info.num_channels} channels in {info.block_align}-byte "
+                             f"samples, {info.num_channels} channel(s) in {info.block_align}-byte "
                              "frames; corrupt file); re-export or delete the file")
     dtypes = ({1: "u1", 2: "<i2", 3: "i3", 4: "<i4"} if code == PCM else {4: "<f4", 8: "<f8"})
     if width not in dtypes:

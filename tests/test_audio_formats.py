@@ -200,6 +200,21 @@ def test_truncated_and_cut_headers_are_refused(tmp_path):
         audio.read_wav(str(path))
 
 
+def test_rf64_and_self_contradicting_headers_are_refused(tmp_path):
+    path = _make(tmp_path, "pcm16_mono")
+    whole = path.read_bytes()
+    path.write_bytes(b"RF64" + whole[4:])  # what recorders write past 4 GB
+    with pytest.raises(audio.AudioFileError, match=r"pcm16_mono.wav: RF64 \(over-4-GB\) WAV, .*"
+                                                   r"`sox .*pcm16_mono.wav part.wav trim 0 3600"):
+        audio.read_wav(str(path))
+    bad = bytearray(whole)
+    bad[34:36] = struct.pack("<H", 24)  # 24-bit samples in 2-byte frames
+    path.write_bytes(bytes(bad))
+    with pytest.raises(audio.AudioFileError, match=r"pcm16_mono.wav: WAV header contradicts itself "
+                                                   r"\(24-bit samples, 1 channels in 2-byte frames"):
+        audio.read_wav(str(path))
+
+
 def test_non_finite_float_samples_are_refused(tmp_path):
     path = tmp_path / "nan.wav"
     soundfile.write(str(path), np.array([0.0, np.nan, 0.5]), 16000, subtype="FLOAT")
