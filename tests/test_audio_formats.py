@@ -211,7 +211,7 @@ def test_rf64_and_self_contradicting_headers_are_refused(tmp_path):
     bad[34:36] = struct.pack("<H", 24)  # 24-bit samples in 2-byte frames
     path.write_bytes(bytes(bad))
     with pytest.raises(audio.AudioFileError, match=r"pcm16_mono.wav: WAV header contradicts itself "
-                                                   r"\(24-bit samples, 1 channels in 2-byte frames"):
+                                                   r"\(24-bit samples, 1 channel\(s\) in 2-byte frames"):
         audio.read_wav(str(path))
 
 
