@@ -22,7 +22,8 @@ Rows per dataset (examples/s over the training split; batch --batch_size):
 The kws rows add SpecAugment, which the baselines lack. "set-up s" is make_dataset's time (index to
 tensors, decoding every clip into the cache). Each of --repeats rounds runs every row once, in turn
 (so load on a shared machine falls on all rows alike); the table gives the min / median / max of
-the rounds' steady-state rates. The machine's load average is printed before and after.
+the rounds' steady-state rates, and "x per-clip" / "x plain" the median over rounds of the ratio to
+that baseline within the round. The machine's load average is printed before and after.
 
 --recording_rows adds the recording-chain augmentations one at a time (same method).
 --compare_convolution times FFT convolution against a depthwise tf.nn convolution for per-example
@@ -291,7 +292,8 @@ def _rows(index, features, noise, noise_clips, round_: int) -> dict[str, callabl
 
 
 def summarize(rounds: list[dict[str, dict[str, float]]]) -> list[dict]:
-    """Per row: min / median / max examples/s over the rounds, and the medians of the rest."""
+    """Per row: min / median / max examples/s over the rounds, the medians of the rest, and the
+    median over rounds of the row's rate divided by each baseline's rate in the same round."""
     out = []
     for row in rounds[0]:
         rates = [r[row]["ex_s"] for r in rounds]
@@ -301,10 +303,11 @@ def summarize(rounds: list[dict[str, dict[str, float]]]) -> list[dict]:
             if key in rounds[0][row]:
                 entry[key] = statistics.median(r[row][key] for r in rounds)
         out.append(entry)
-    by_row = {e["row"]: e["ex_s_median"] for e in out}
-    for entry in out:
-        entry["x_per_clip"] = entry["ex_s_median"] / by_row[PER_CLIP]
-        entry["x_plain"] = entry["ex_s_median"] / by_row[PLAIN]
+    by_row = {e["row"]: e["rounds_ex_s"] for e in out}
+    for entry in out:  # ratios within a round (same load), then their median
+        for key, base in (("x_per_clip", PER_CLIP), ("x_plain", PLAIN)):
+            entry[key] = statistics.median(
+                x / b for x, b in zip(entry["rounds_ex_s"], by_row[base]))
     return out
 
 

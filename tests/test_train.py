@@ -142,3 +142,26 @@ def test_command_line_errors(tmp_path):
     assert out.returncode == 1
     assert "kws train: error: data dir" in out.stderr and "does not exist" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_init_from_starts_at_another_runs_weights(tone_dataset, tmp_path):
+    first = tmp_path / "first"
+    trainer.train_and_evaluate(_config(tone_dataset, epochs=1), str(first), verbose=0)
+    source = ckpt.load_model(ckpt.resolve(str(first), "last"), compile=False)
+    second = tmp_path / "second"
+    # One step at a negligible learning rate: the weights stay where --init_from put them.
+    trainer.train_and_evaluate(_config(tone_dataset, epochs=1, steps=1, learning_rate=1e-12,
+                                       weight_decay=0.0, init_from=str(first)),
+                               str(second), verbose=0)
+    after = ckpt.load_model(ckpt.resolve(str(second), "last"), compile=False)
+    for a, b in zip(source.get_weights(), after.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+    fresh = tmp_path / "fresh"
+    trainer.train_and_evaluate(_config(tone_dataset, epochs=1, steps=1, learning_rate=1e-12),
+                               str(fresh), verbose=0)
+    other = ckpt.load_model(ckpt.resolve(str(fresh), "last"), compile=False)
+    assert any(not np.allclose(a, b) for a, b in zip(source.get_weights(), other.get_weights()))
+    wider = _config(tone_dataset, epochs=1, steps=1, init_from=str(first),
+                    model=ModelConfig(name="cnn", num_classes=3))
+    with pytest.raises(trainer.UserError, match="not this one"):
+        trainer.train_and_evaluate(wider, str(tmp_path / "wider"), verbose=0)

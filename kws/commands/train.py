@@ -143,6 +143,8 @@ _DISTILL_TEMPERATURE = flags.DEFINE_float("distill_temperature", 2.0,
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, augmentation and initialisation.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(tc.STRATEGIES),
                               "default, mirrored (local GPUs/devices), multi_worker (TF_CONFIG).")
+_INIT_FROM = flags.DEFINE_string("init_from", "", "Start from the last checkpoint of this run "
+                                 "(same model and labels), e.g. after `kws mine`.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run found in --workdir.")
 
 
@@ -209,7 +211,7 @@ def build_config() -> tc.TrainConfig:
         label_smoothing=_LABEL_SMOOTHING.value, teacher_dir=_TEACHER_DIR.value,
         teacher_checkpoint=_TEACHER_CHECKPOINT.value,
         distill_weight=_DISTILL_WEIGHT.value, distill_temperature=_DISTILL_TEMPERATURE.value,
-        strategy=_STRATEGY.value)
+        strategy=_STRATEGY.value, init_from=_INIT_FROM.value)
 
 
 def main(argv: list[str]) -> None:

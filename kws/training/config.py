@@ -62,6 +62,9 @@ class TrainConfig:
     """Temperature that softens the teacher's probabilities."""
     strategy: str = "default"
     """default (one device), mirrored (all local GPUs/devices), multi_worker (TF_CONFIG)."""
+    init_from: str = ""
+    """Start from the weights of another run's last checkpoint (a kws-train working directory with
+    the same model and labels), e.g. to continue after hard-negative mining; '' starts afresh."""
 
     def __post_init__(self):
         for name, valid in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),

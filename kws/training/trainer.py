@@ -133,9 +133,23 @@ class _EpochSummary(keras.callbacks.Callback):
               f"{self.examples / secs:.0f} ex/s", file=self.stream, flush=True)
 
 
+def _init_weights(model: keras.Model, workdir: str) -> None:
+    """The weights of run ``workdir``'s last checkpoint, into ``model`` (same architecture)."""
+    source = ckpt.load_model(ckpt.resolve(workdir, "last"), compile=False)
+    theirs, ours = source.get_weights(), model.get_weights()
+    if [w.shape for w in theirs] != [w.shape for w in ours]:
+        raise UserError(f"--init_from={workdir}: its model is not this one (other model, size or "
+                        "labels); give a run with the same --model, --model_size and labels")
+    model.set_weights(theirs)
+    print(f"initialised from {workdir} (last checkpoint)", flush=True)
+
+
 def _new_model(config, index, total_steps, steps_per_epoch):
     model = build_model(config.model, config.features.feature_shape)
-    _adapt_normalization(model, index, config)
+    if config.init_from:
+        _init_weights(model, config.init_from)
+    else:
+        _adapt_normalization(model, index, config)
     lr = schedule.make_schedule(config.schedule, config.learning_rate,
                                 int(config.warmup_epochs * steps_per_epoch), total_steps)
     model.compile(
