@@ -19,6 +19,10 @@ invokes, and the lowest round is reported (the machine is shared: the least dist
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import json
 import os
 

@@ -32,6 +32,10 @@ room impulse responses on [--batch_size, 16000] clips.
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import json
 import math
 import os

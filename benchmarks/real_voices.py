@@ -36,6 +36,10 @@ any held-out speaker in training or validation; that is checked.
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import dataclasses
 import hashlib
 import json

@@ -16,6 +16,10 @@ is the share of all clips each model got right.
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import json
 import sys
 

@@ -27,6 +27,10 @@ Writes results.json and det.png (all curves) into --output_dir.
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import dataclasses
 import json
 import os

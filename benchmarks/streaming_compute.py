@@ -13,6 +13,10 @@ model every hop against the streaming model on that hop's frames).
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import json
 import os
 

@@ -21,6 +21,10 @@ accept is 60 / --duration_minutes FA/h: at 30 minutes, "<= 1 FA/h" means none at
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import dataclasses
 import json
 import os

@@ -8,6 +8,10 @@ measured separately by pipeline_throughput.py), after a warm-up that traces the 
 
 from __future__ import annotations
 
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
 import os
 import time
 
