@@ -67,10 +67,7 @@ def _detector(folder: str) -> detect.DetectorConfig:
     """The model folder's calibrated detector (detect.DETECTOR_FILE) unless a detector flag is
     given; else the flags' detector."""
     if not any(flags.FLAGS[name].present for name in _DETECTOR_FLAGS):
-        try:
-            found = detect.load_detector_file(folder)
-        except ValueError as e:
-            raise UserError(str(e)) from e
+        found = detect.load_detector_file(folder)
         if found is not None:
             return found[0]
     return detect.DetectorConfig(average_window_ms=_AVERAGE_WINDOW_MS.value,

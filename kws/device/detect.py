@@ -31,6 +31,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from kws.errors import UserError
+
 BACKGROUND_LABELS = ("_silence_", "_unknown_")
 DETECTOR_FILE = "detector.json"
 """A calibrated detector in an export folder: {"detector": DetectorConfig.to_dict(), ...}."""
@@ -172,10 +174,14 @@ class Detector:
         return found
 
 
+class DetectorFileError(UserError):
+    """A DETECTOR_FILE that cannot be read; the message names it and the fix."""
+
+
 def load_detector_file(folder: str) -> tuple[DetectorConfig, dict] | None:
     """(the detector, the whole file) of ``folder``'s DETECTOR_FILE, or None when it has none.
 
-    Raises ValueError naming the file when it is not a valid detector file.
+    Raises DetectorFileError naming the file when it is not a valid detector file.
     """
     path = os.path.join(folder, DETECTOR_FILE)
     if not os.path.isfile(path):
@@ -185,7 +191,7 @@ def load_detector_file(folder: str) -> tuple[DetectorConfig, dict] | None:
             data = json.load(f)
         return DetectorConfig.from_dict(data["detector"]), data
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a valid detector file ({e}); delete it or re-run the "
+        raise DetectorFileError(f"{path}: not a valid detector file ({e}); delete it or re-run the "
                          "calibration (kws-stream-eval --calibrate_fa_per_hour=...)") from e
 
 

@@ -129,14 +129,6 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where everything is writt
 _DETECTOR_FLAGS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
 
 
-def _calibrated(folder: str) -> detect.DetectorConfig | None:
-    try:
-        found = detect.load_detector_file(folder)
-    except ValueError as e:
-        raise UserError(str(e)) from e
-    return None if found is None else found[0]
-
-
 def _source() -> sources.PosteriorSource:
     if bool(_MODEL_DIR.value) == bool(_WORKDIR.value):
         raise UserError("give one model: --model_dir=<kws-export folder> or --workdir=<kws-train "
@@ -228,11 +220,11 @@ def main(argv: list[str]) -> int:
               f"{chosen.metrics.fa_per_hour:.2f} FA/h; wrote {path}")
         config = dataclasses.replace(config, detector=chosen.detector)
     elif _MODEL_DIR.value and not any(flags.FLAGS[name].present for name in _DETECTOR_FLAGS):
-        calibrated = _calibrated(_MODEL_DIR.value)
-        if calibrated is not None:
+        found = detect.load_detector_file(_MODEL_DIR.value)
+        if found is not None:
             print(f"using the calibrated detector of {_MODEL_DIR.value}/{detect.DETECTOR_FILE} "
                   "(give --threshold or --average_window_ms to override)")
-            config = dataclasses.replace(config, detector=calibrated)
+            config = dataclasses.replace(config, detector=found[0])
     result = evaluate.evaluate(source, recording, config, output_dir, described)
     print(evaluate.format_summary(result))
     written = evaluate.OUTPUT_FILES + (("recording.wav", "ground_truth.csv")
