@@ -33,4 +33,4 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${extras}]"
-echo "install.sh: ready: $(.venv/bin/python -c 'import tensorflow as tf, keras; print("tensorflow", tf.__version__, "keras", keras.__version__)')"
+echo "install.sh: ready: $(.venv/bin/python -c 'from kws import quiet; quiet.install(); import tensorflow as tf, keras; print("tensorflow", tf.__version__, "keras", keras.__version__)')"
