@@ -156,6 +156,14 @@ def test_init_from_starts_at_another_runs_weights(tone_dataset, tmp_path):
     after = ckpt.load_model(ckpt.resolve(str(second), "last"), compile=False)
     for a, b in zip(source.get_weights(), after.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
+    # The model that trains (in memory, before any save and reload) computes what the source
+    # computes: its feature normalisation is the source's, not a fresh one.
+    from kws.models import build_model
+    config = _config(tone_dataset)
+    model = build_model(config.model, config.features.feature_shape)
+    trainer._init_weights(model, str(first))
+    x = np.random.default_rng(0).normal(2.0, 3.0, (4, *source.input_shape[1:])).astype(np.float32)
+    np.testing.assert_allclose(model(x, training=False), source(x, training=False), atol=1e-5)
     fresh = tmp_path / "fresh"
     trainer.train_and_evaluate(_config(tone_dataset, epochs=1, steps=1, learning_rate=1e-12),
                                str(fresh), verbose=0)

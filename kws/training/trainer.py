@@ -141,6 +141,11 @@ def _init_weights(model: keras.Model, workdir: str) -> None:
         raise UserError(f"--init_from={workdir}: its model is not this one (other model, size or "
                         "labels); give a run with the same --model, --model_size and labels")
     model.set_weights(theirs)
+    for layer in model.layers:
+        # A Normalization layer computes the mean and variance it applies from its adapted
+        # variables only in finalize_state (set_weights assigns the variables alone).
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
     print(f"initialised from {workdir} (last checkpoint)", flush=True)
 
 
