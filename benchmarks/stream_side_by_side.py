@@ -107,10 +107,8 @@ def _recording() -> rec.Recording:
                          validation_percentage=_VALIDATION_PERCENTAGE.value,
                          testing_percentage=_TESTING_PERCENTAGE.value)
     pools = rec.clip_pools(data, _SPLIT.value, sc.SPEECH_COMMANDS_KEYWORDS)
-    negatives = sc.negative_clips(dataclasses.replace(
-        data, label_mode="keywords", negative_dirs=tuple(_NEGATIVE_DIRS.value)), [])
-    extra = tuple(p for s in (sc.SPLITS if _SPLIT.value == "all" else (_SPLIT.value,))
-                  for p in negatives[s])
+    merged = rec.with_negatives(pools, data, _SPLIT.value, _NEGATIVE_DIRS.value)
+    extra = merged.unknown[len(pools.unknown):]
     noise = tuple(os.path.join(d, n) for d in _NOISE_DIRS.value for n in sorted(os.listdir(d))
                   if n.lower().endswith(sc.AUDIO_EXTENSIONS))
     config = rec.RecordingConfig(duration_s=60.0 * _DURATION_MINUTES.value, seed=_SEED.value,
@@ -118,8 +116,7 @@ def _recording() -> rec.Recording:
     print(f"recording: {len(pools.unknown)} other-word clips + {len(extra)} from "
           f"--negative_dirs, {sum(len(v) for v in pools.keywords.values())} keyword clips, "
           f"{len(noise)} noise files")
-    return rec.make_recording(dataclasses.replace(pools, unknown=pools.unknown + extra), noise,
-                              16000, config)
+    return rec.make_recording(merged, noise, 16000, config)
 
 
 def _det(labels, times, post, recording, base: detect.DetectorConfig) -> list[tuple]:

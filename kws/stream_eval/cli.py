@@ -165,13 +165,8 @@ def _recording(source, keywords, output_dir: str) -> tuple[rec.Recording, dict]:
                              testing_percentage=_TESTING_PERCENTAGE.value)
     except ValueError as e:
         raise UserError(f"bad data flags: {e}") from e
-    pools = rec.clip_pools(data, _SPLIT.value, keywords)
-    if _NEGATIVE_DIRS.value:
-        negatives = sc.negative_clips(dataclasses.replace(
-            data, label_mode="keywords", negative_dirs=tuple(_NEGATIVE_DIRS.value)), [])
-        chosen = [p for s in (sc.SPLITS if _SPLIT.value == "all" else (_SPLIT.value,))
-                  for p in negatives[s]]
-        pools = dataclasses.replace(pools, unknown=pools.unknown + tuple(chosen))
+    pools = rec.with_negatives(rec.clip_pools(data, _SPLIT.value, keywords), data, _SPLIT.value,
+                               _NEGATIVE_DIRS.value)
     recording = rec.make_recording(pools, pools.noise, source.sample_rate_hz, config)
     wav, labels = os.path.join(output_dir, "recording.wav"), os.path.join(output_dir,
                                                                           "ground_truth.csv")

@@ -153,6 +153,18 @@ def clip_pools(data: sc.DataConfig, split: str, keywords: Sequence[str]) -> Clip
                      noise=index.noise_files)
 
 
+def with_negatives(pools: ClipPools, data: sc.DataConfig, split: str,
+                   negative_dirs: Sequence[str]) -> ClipPools:
+    """``pools`` with the clips of ``split`` ('all': every split) of ``negative_dirs`` (folders of
+    other speech, split by the speaker rule with ``data``'s percentages) among the other words."""
+    if not negative_dirs:
+        return pools
+    negatives = sc.negative_clips(dataclasses.replace(
+        data, label_mode="keywords", negative_dirs=tuple(negative_dirs)), [])
+    chosen = tuple(p for s in (sc.SPLITS if split == "all" else (split,)) for p in negatives[s])
+    return dataclasses.replace(pools, unknown=pools.unknown + chosen)
+
+
 def active_span(clip: np.ndarray, sample_rate_hz: int, floor_db: float = 30.0
                 ) -> tuple[int, int]:
     """[start, end) samples of the word in ``clip``: first to last loud 10 ms frame.
