@@ -60,6 +60,8 @@ done
 export PATH="$(dirname "$VENV_PYTHON"):$PATH"
 
 ADDOPTS="${PYTEST_ADDOPTS-"-m 'not slow'"}"
+# The sandbox's $HOME is read-only: matplotlib would warn (on stderr, which the quiet-console test
+# reads) that it cannot write its cache there; give it a writable folder instead.
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 start=$SECONDS
@@ -67,6 +69,7 @@ set +e
 # shellcheck disable=SC2086  # BAZEL_ARGS is a list of options
 bazel test --config=offline --python_path="$VENV_PYTHON" \
   --test_env=KWS_SHARED_DATA="$SHARED" --test_env=PYTEST_ADDOPTS="$ADDOPTS" \
+  --test_env=MPLCONFIGDIR=/tmp/kws-bazel-matplotlib \
   --test_tag_filters=-slow \
   --color=no --curses=no --show_progress_rate_limit=30 ${BAZEL_ARGS:-} \
   //:all 2>&1 | tee "$LOG"
