@@ -168,10 +168,6 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         load = lambda idx: tf.map_fn(  # noqa: E731
             lambda i: _decode(path_table[i], clip), idx, fn_output_signature=tf.float32)
     label_table, generated_table = tf.constant(labels), tf.constant(generated_silence)
-    keyword_table = tf.constant(np.array([index.labels[i] not in (sc.SILENCE_LABEL,
-                                                                  sc.UNKNOWN_LABEL)
-                                          for i in labels]))
-    unknown_id = index.labels.index(sc.UNKNOWN_LABEL) if sc.UNKNOWN_LABEL in index.labels else -1
 
     if training:
         def epoch_batches(epoch):
@@ -195,6 +191,10 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
 
     if placing_on:  # placement decides where words are; no further shift
         augmentation = dataclasses.replace(augmentation, time_shift_ms=0.0)
+        unknown_id = index.labels.index(sc.UNKNOWN_LABEL)
+        keyword_table = tf.constant(np.array([index.labels[i] not in (sc.SILENCE_LABEL,
+                                                                      sc.UNKNOWN_LABEL)
+                                              for i in labels]))
 
     def batch_fn(idx, batch_seed):
         samples = load(idx)
@@ -238,6 +238,7 @@ def decode_table(paths: list[str], clip_samples: int, sample_rate_hz: int, cache
     cache = boundaries.BoundaryCache(cache_path or default_bounds_cache())
     table = np.zeros((len(paths), clip_samples), np.int16)
     bounds = np.tile(np.array([0, clip_samples], np.int32), (len(paths), 1))
+    found: dict[int, tuple[int, int, int]] = {}  # row -> bounds analysed now, for the cache
 
     def load(i: int) -> None:
         path = paths[i]
@@ -257,7 +258,6 @@ def decode_table(paths: list[str], clip_samples: int, sample_rate_hz: int, cache
         table[i, :len(samples)] = np.clip(np.round(samples * 32768.0), -32768, 32767)
         bounds[i] = word
 
-    found: dict[int, tuple[int, int, int]] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         list(pool.map(load, range(len(paths))))
     for i, (start, end, n) in found.items():
