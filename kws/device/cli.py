@@ -60,19 +60,14 @@ _MIC_SECONDS = flags.DEFINE_float("mic_seconds", 0.0, "Stop listening after this
 _NUM_THREADS = flags.DEFINE_integer("num_threads", 1, "LiteRT threads.", lower_bound=1)
 
 
-_DETECTOR_FLAGS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
-
-
 def _detector(folder: str) -> detect.DetectorConfig:
-    """The model folder's calibrated detector (detect.DETECTOR_FILE) unless a detector flag is
-    given; else the flags' detector."""
-    if not any(flags.FLAGS[name].present for name in _DETECTOR_FLAGS):
-        found = detect.load_detector_file(folder)
-        if found is not None:
-            return found[0]
-    return detect.DetectorConfig(average_window_ms=_AVERAGE_WINDOW_MS.value,
-                                 threshold=_THRESHOLD.value, suppression_ms=_SUPPRESSION_MS.value,
-                                 minimum_count=_MINIMUM_COUNT.value)
+    """The model folder's calibrated detector unless a detector flag is given (choose_detector)."""
+    from_flags = detect.DetectorConfig(average_window_ms=_AVERAGE_WINDOW_MS.value,
+                                       threshold=_THRESHOLD.value,
+                                       suppression_ms=_SUPPRESSION_MS.value,
+                                       minimum_count=_MINIMUM_COUNT.value)
+    given = any(flags.FLAGS[name].present for name in detect.DETECTOR_FLAGS)
+    return detect.choose_detector(folder, from_flags, given)[0]
 
 
 def _options(folder: str) -> infer.InferOptions:

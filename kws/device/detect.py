@@ -174,6 +174,21 @@ class Detector:
         return found
 
 
+DETECTOR_FLAGS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
+"""The command-line flags (of kws-infer and kws-stream-eval) that describe a detector."""
+
+
+def choose_detector(folder: str, from_flags: DetectorConfig, flags_given: bool
+                    ) -> tuple[DetectorConfig, bool]:
+    """(the detector to use, whether it is ``folder``'s DETECTOR_FILE): the file when there is
+    one and no detector flag was given, else the flags' detector."""
+    if not flags_given:
+        found = load_detector_file(folder)
+        if found is not None:
+            return found[0], True
+    return from_flags, False
+
+
 class DetectorFileError(UserError):
     """A DETECTOR_FILE that cannot be read; the message names it and the fix."""
 

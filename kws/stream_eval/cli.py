@@ -126,9 +126,6 @@ _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Where everything is writt
                                   required=True)
 
 
-_DETECTOR_FLAGS = ("average_window_ms", "threshold", "suppression_ms", "minimum_count")
-
-
 def _source() -> sources.PosteriorSource:
     if bool(_MODEL_DIR.value) == bool(_WORKDIR.value):
         raise UserError("give one model: --model_dir=<kws-export folder> or --workdir=<kws-train "
@@ -214,12 +211,13 @@ def main(argv: list[str]) -> int:
               + f"; on this recording {evaluate.percent(chosen.metrics.miss_rate)} missed at "
               f"{chosen.metrics.fa_per_hour:.2f} FA/h; wrote {path}")
         config = dataclasses.replace(config, detector=chosen.detector)
-    elif _MODEL_DIR.value and not any(flags.FLAGS[name].present for name in _DETECTOR_FLAGS):
-        found = detect.load_detector_file(_MODEL_DIR.value)
-        if found is not None:
+    elif _MODEL_DIR.value:
+        given = any(flags.FLAGS[name].present for name in detect.DETECTOR_FLAGS)
+        detector, from_file = detect.choose_detector(_MODEL_DIR.value, config.detector, given)
+        if from_file:
             print(f"using the calibrated detector of {_MODEL_DIR.value}/{detect.DETECTOR_FILE} "
                   "(give --threshold or --average_window_ms to override)")
-            config = dataclasses.replace(config, detector=found[0])
+            config = dataclasses.replace(config, detector=detector)
     result = evaluate.evaluate(source, recording, config, output_dir, described)
     print(evaluate.format_summary(result))
     written = evaluate.OUTPUT_FILES + (("recording.wav", "ground_truth.csv")
