@@ -14,6 +14,9 @@ kws.frontend.compute_features. So the waveform-in streaming model is
   streaming model sees when it streams training clips (never test clips).
 * stream_features_int8: the network alone (features in, int8 in and out), for TFLite Micro.
 
+All three are built from the streaming network with its SubSpectralNorms folded (kws.models.fold):
+the affine is per frame, so it folds in the streaming form exactly as in the window form.
+
 streaming.json (kws.device.model.StreamSpec) names the inputs and outputs by the model's serving
 signature and pairs each state input with its output.
 """
@@ -32,6 +35,7 @@ from kws import quiet
 from kws.device import model as device_model
 from kws.export import measure
 from kws.export import tflite
+from kws.models import fold
 from kws.models import streaming as model_streaming
 
 AUDIO_INPUT = "audio"
@@ -74,13 +78,15 @@ def stream_spec(model: keras.Model, config: frontend.FrontendConfig, frames: int
 
 def waveform_stream_model(body: keras.Model, model_config, config: frontend.FrontendConfig
                           ) -> tuple[keras.Model, keras.Model, device_model.StreamSpec]:
-    """(waveform-in streaming model, features-in streaming network, the former's StreamSpec)."""
+    """(waveform-in streaming model, features-in streaming network, the former's StreamSpec); the
+    network's SubSpectralNorms are folded (kws.models.fold)."""
     if config.feature_type == "micro":
         raise ValueError("the 'micro' front end keeps internal state and is a custom op; streaming "
                          "export needs spectrogram, log_mel or mfcc features")
     if config.window_size_samples <= config.window_stride_samples:
         raise ValueError("streaming needs windows longer than their stride")
-    network = model_streaming.to_streaming(body, model_config, config.feature_shape)
+    network = fold.fold_sub_spectral_norms(
+        model_streaming.to_streaming(body, model_config, config.feature_shape))
     frames = network.inputs[0].shape[1]
     hop = keras.Input(batch_shape=(1, frames * config.window_stride_samples), name=AUDIO_INPUT)
     state = keras.Input(batch_shape=(1, config.window_size_samples

@@ -14,6 +14,10 @@ probabilities [1, num_labels] out.
 The features-in model (for TFLite Micro) is the trained network alone, fully int8 with int8 input
 and output, builtin int8 ops only. Every conversion uses TFLiteConverter.from_keras_model (its
 from_concrete_functions path is broken on this TensorFlow).
+
+Both export graphs are built from the network with its SubSpectralNorm layers folded
+(kws.models.fold; BC-ResNet): the same function in inference, without the reshape / transpose ops
+and per-tensor quantization parameters that each norm otherwise leaves in the .tflite.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import tensorflow as tf
 
 from kws import frontend
 from kws import quiet
+from kws.models import fold
 
 FRONTEND_LAYER = "kws_frontend"
 """Name of the front-end layer in waveform-in models; its ops' tensors carry it in their names."""
@@ -60,14 +65,17 @@ class FrontendLayer(keras.layers.Layer):
 
 
 def waveform_model(body: keras.Model, config: frontend.FrontendConfig) -> keras.Model:
-    """Front end + ``body`` as one Keras model, batch fixed at 1 (static shapes for TFLite)."""
+    """Front end + ``body`` (SubSpectralNorms folded) as one Keras model, batch fixed at 1 (static
+    shapes for TFLite)."""
+    body = fold.fold_sub_spectral_norms(body)
     waveform = keras.Input(shape=(config.clip_samples,), batch_size=1, name="waveform")
     features = FrontendLayer(config, name=FRONTEND_LAYER)(waveform)
     return keras.Model(waveform, body(features), name="waveform_" + body.name)
 
 
 def features_model(body: keras.Model) -> keras.Model:
-    """``body`` with a fixed batch of 1."""
+    """``body`` (SubSpectralNorms folded) with a fixed batch of 1."""
+    body = fold.fold_sub_spectral_norms(body)
     features = keras.Input(shape=body.input_shape[1:], batch_size=1, name="features")
     return keras.Model(features, body(features), name="features_" + body.name)
 
