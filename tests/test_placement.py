@@ -139,3 +139,30 @@ def test_training_batches_of_the_pipeline_turn_partial_words_into_unknown(tmp_pa
     assert np.sum(got == index.labels.index("yes")) == 0
     assert sorted(labels(placement.PlacementConfig(end_aligned=True))) == sorted(original)
     assert os.path.isfile(tmp_path / "bounds.json")  # every clip's bounds, cached
+
+
+def test_reverse_keywords_flips_and_relabels_only_keyword_rows():
+    rng = np.random.default_rng(3)
+    audio = rng.normal(size=(400, N)).astype(np.float32)
+    labels = np.array([KEYWORD, UNKNOWN, SILENCE, KEYWORD + 1] * 100, np.int32)
+    keyword = labels >= KEYWORD
+    out, new, flip = (t.numpy() for t in placement.reverse_keywords(
+        tf.constant(audio), tf.constant(labels), tf.constant(keyword), UNKNOWN, 0.3,
+        tf.constant([5, 6], tf.int64)))
+    assert not flip[~keyword].any()
+    assert 0.2 < flip[keyword].mean() < 0.4  # about the probability asked
+    np.testing.assert_array_equal(out[flip], audio[flip][:, ::-1])
+    np.testing.assert_array_equal(out[~flip], audio[~flip])
+    np.testing.assert_array_equal(new, np.where(flip, UNKNOWN, labels))
+    bounds = np.tile(np.array([[1000, 5000]], np.int32), (400, 1))
+    mirrored = placement.mirror_bounds(tf.constant(bounds), tf.constant(flip), N).numpy()
+    np.testing.assert_array_equal(mirrored[flip], np.tile([[N - 5000, N - 1000]], (flip.sum(), 1)))
+    np.testing.assert_array_equal(mirrored[~flip], bounds[~flip])
+
+
+@pytest.mark.parametrize("kw,message", [
+    (dict(reversed_probability=1.5), "reversed_probability must be in"),
+    (dict(end_aligned=True, partial_probability=0.6, reversed_probability=0.6), "must be <= 1")])
+def test_reversed_probability_is_checked(kw, message):
+    with pytest.raises(ValueError, match=message):
+        placement.PlacementConfig(**kw)

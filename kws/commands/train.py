@@ -49,7 +49,12 @@ _BACKGROUND_NOISE_DIR = flags.DEFINE_string("background_noise_dir", "", "Noise f
 _SKIP_BAD_FILES = flags.DEFINE_bool("skip_bad_files", False, "Count and skip unusable clips.")
 _NEGATIVE_DIRS = flags.DEFINE_list(
     "negative_dirs", [], "Folders of other speech (any depth; WAV/FLAC/OGG of any length) whose "
-    "clips join _unknown_'s pool, split by speaker.")
+    "clips are _unknown_ examples, split by speaker: in one pool with the data folder's other "
+    "words, or with their own share (--negative_percentage).")
+_NEGATIVE_PERCENTAGE = flags.DEFINE_float(
+    "negative_percentage", None, "_unknown_ examples drawn from --negative_dirs alone (% of "
+    "keywords), on top of --unknown_percentage from the data folder's other words. Unset: the "
+    "negatives join that pool.")
 _RESAMPLE_ON_LOAD = flags.DEFINE_bool("resample_on_load", False, "Accept clips of any rate and "
                                       "channel count (mixed to mono, resampled on load).")
 _END_ALIGNED = flags.DEFINE_bool("end_aligned", False, "Stream placement: keywords end "
@@ -59,6 +64,9 @@ _END_MIN_MS = flags.DEFINE_float("end_min_ms", 20.0, "Shortest keyword-end-to-wi
 _END_MAX_MS = flags.DEFINE_float("end_max_ms", 250.0, "Longest keyword-end-to-window-end time.")
 _PARTIAL_PROBABILITY = flags.DEFINE_float("partial_probability", 0.0, "With --end_aligned: share "
                                           "of keyword examples cut inside the word, as _unknown_.")
+_REVERSED_PROBABILITY = flags.DEFINE_float(
+    "reversed_probability", 0.0, "Share of keyword examples played backwards as _unknown_ "
+    "examples (the keywords' own voices and rooms, not a keyword).")
 # Augmentation
 _TIME_SHIFT_MS = flags.DEFINE_float("time_shift_ms", 100.0, "Random time shift range (+-).")
 _BACKGROUND_FREQUENCY = flags.DEFINE_float("background_frequency", 0.8, "Share of clips with noise.")
@@ -168,7 +176,8 @@ def build_config() -> tc.TrainConfig:
         validation_percentage=_VALIDATION_PERCENTAGE.value,
         testing_percentage=_TESTING_PERCENTAGE.value,
         background_noise_dir=_BACKGROUND_NOISE_DIR.value, skip_bad_files=_SKIP_BAD_FILES.value,
-        negative_dirs=tuple(_NEGATIVE_DIRS.value), resample_on_load=_RESAMPLE_ON_LOAD.value)
+        negative_dirs=tuple(_NEGATIVE_DIRS.value), negative_percentage=_NEGATIVE_PERCENTAGE.value,
+        resample_on_load=_RESAMPLE_ON_LOAD.value)
     num_classes = (len(_WANTED_WORDS.value) + 2 if _LABEL_MODE.value == "keywords" else
                    len(sc.index_dataset(data).labels))
     return tc.TrainConfig(
@@ -201,7 +210,8 @@ def build_config() -> tc.TrainConfig:
                                    unknown_resample=_UNKNOWN_RESAMPLE.value),
         placement=placement.PlacementConfig(
             end_aligned=_END_ALIGNED.value, end_min_ms=_END_MIN_MS.value,
-            end_max_ms=_END_MAX_MS.value, partial_probability=_PARTIAL_PROBABILITY.value),
+            end_max_ms=_END_MAX_MS.value, partial_probability=_PARTIAL_PROBABILITY.value,
+            reversed_probability=_REVERSED_PROBABILITY.value),
         model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
                           width=_WIDTH.value, dropout=_DROPOUT.value,
                           streamable=_STREAMABLE.value and _MODEL.value in STREAMABLE_FAMILIES),

@@ -40,8 +40,9 @@ class PipelineConfig:
     """_silence_ examples of evaluation splits get fixed background noise up to this volume."""
     unknown_resample: bool = False
     """Training draws its _unknown_ examples afresh each epoch from every other-word clip of the split
-    (DatasetIndex.unknown_pool), as many as the split's fixed sample holds, instead of reusing that
-    one sample every epoch. Epoch sizes and class shares stay the same."""
+    (DatasetIndex.unknown_pool; negatives with their own share from DatasetIndex.negative_pool), as
+    many as the split's fixed sample holds, instead of reusing that one sample every epoch. Epoch
+    sizes and class shares stay the same."""
     bounds_cache: str = ""
     """JSON file of cached word bounds (kws.data.boundaries); '' means
     ~/.cache/kws/word_bounds.json. Bounds are found for clips longer than the window (to cut the
@@ -122,19 +123,27 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
     labels = np.array(index.label_ids(split), np.int32)
     n = len(paths)  # examples per epoch
     resample = training and pipeline.unknown_resample
-    if resample:  # rows: the examples that are not _unknown_, then the whole pool
+    draws: list[tuple[int, int, int]] = []  # (first row, end row, examples drawn) per pool
+    if resample:  # rows: the examples that are not _unknown_, then each whole pool
         if sc.UNKNOWN_LABEL not in index.labels:
             raise sc.DatasetError("unknown_resample draws _unknown_ examples, but these labels "
                                   f"have none ({', '.join(index.labels)}): use label_mode keywords")
         unknown_id = index.labels.index(sc.UNKNOWN_LABEL)
         kept = labels != unknown_id
-        n_kept, n_drawn = int(kept.sum()), int((~kept).sum())
-        pool = list(index.unknown_pool.get(split, ()))
-        if len(pool) < n_drawn:
-            raise ValueError(f"the {split} split's unknown_pool has {len(pool)} clips, fewer than "
-                             f"its {n_drawn} _unknown_ examples: an index not made by index_dataset")
-        paths = [p for p, k in zip(paths, kept) if k] + pool
-        labels = np.concatenate([labels[kept], np.full(len(pool), unknown_id, np.int32)])
+        n_kept = int(kept.sum())
+        paths, labels = [p for p, k in zip(paths, kept) if k], labels[kept]
+        negatives = index.negative_pool.get(split, ())
+        drawn = [e for e, k in zip(examples, kept) if not k]
+        negative_set = set(negatives)
+        n_negative = sum(1 for e in drawn if e.path in negative_set)
+        for pool, n_drawn in ((index.unknown_pool.get(split, ()), len(drawn) - n_negative),
+                              (negatives, n_negative)):
+            if len(pool) < n_drawn:
+                raise ValueError(f"the {split} split has {n_drawn} _unknown_ examples of a pool "
+                                 f"of {len(pool)} clips: an index not made by index_dataset")
+            draws.append((len(paths), len(paths) + len(pool), n_drawn))
+            paths += list(pool)
+            labels = np.concatenate([labels, np.full(len(pool), unknown_id, np.int32)])
     silence_id = index.labels.index(sc.SILENCE_LABEL) if sc.SILENCE_LABEL in index.labels else -1
     generated_silence = np.array([p == "" for p in paths])
 
@@ -174,11 +183,13 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
             epoch_seed = tf.stack([tf.constant(pipeline.seed, tf.int64), epoch])
             order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
                                                              seed=epoch_seed)
-            if resample:  # this epoch's draw from the pool, from (seed, epoch) alone
-                drawn = tf.random.experimental.stateless_shuffle(
-                    tf.range(n_kept, rows, dtype=tf.int64),
-                    seed=tf.random.experimental.stateless_fold_in(epoch_seed, 1))[:n_drawn]
-                order = tf.gather(tf.concat([tf.range(n_kept, dtype=tf.int64), drawn], 0), order)
+            if resample:  # this epoch's draw from each pool, from (seed, epoch) alone
+                picked = [tf.range(n_kept, dtype=tf.int64)]
+                for k, (first, end, n_drawn) in enumerate(draws):
+                    pool_seed = tf.random.experimental.stateless_fold_in(epoch_seed, 1 + k)
+                    picked.append(tf.random.experimental.stateless_shuffle(
+                        tf.range(first, end, dtype=tf.int64), seed=pool_seed)[:n_drawn])
+                order = tf.gather(tf.concat(picked, 0), order)
             batches = tf.data.Dataset.from_tensor_slices(order).batch(pipeline.batch_size)
             seeds = tf.data.Dataset.range(1 << 40).map(lambda b: epoch * 1_000_003 + b)
             return tf.data.Dataset.zip((batches, seeds))
@@ -189,8 +200,13 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         ds = tf.data.Dataset.zip((tf.data.Dataset.range(n).batch(pipeline.batch_size),
                                   tf.data.Dataset.range(1 << 40)))
 
+    reversing = training and placing.reversed_probability > 0
+    if reversing and sc.UNKNOWN_LABEL not in index.labels:
+        raise sc.DatasetError("reversed keywords are _unknown_ examples: they need the _unknown_ "
+                              "label (label_mode keywords)")
     if placing_on:  # placement decides where words are; no further shift
         augmentation = dataclasses.replace(augmentation, time_shift_ms=0.0)
+    if placing_on or reversing:
         unknown_id = index.labels.index(sc.UNKNOWN_LABEL)
         keyword_table = tf.constant(np.array([index.labels[i] not in (sc.SILENCE_LABEL,
                                                                       sc.UNKNOWN_LABEL)
@@ -201,9 +217,19 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         y, is_generated = tf.gather(label_table, idx), tf.gather(generated_table, idx)
         seed = tf.stack([batch_seed, tf.constant(pipeline.seed, tf.int64)])
         is_silence = is_generated | (y == silence_id)
+        if placing_on or reversing:
+            keyword = tf.gather(keyword_table, idx)
+        if reversing:  # before placement: a reversed word is placed as a negative is
+            samples, y, flip = placement.reverse_keywords(
+                samples, y, keyword, unknown_id, placing.reversed_probability,
+                tf.random.experimental.stateless_fold_in(seed, 5))
+            keyword = keyword & ~flip
         if placing_on:
+            bounds = tf.gather(bounds_table, idx)
+            if reversing:
+                bounds = placement.mirror_bounds(bounds, flip, clip)
             samples, y, _ = placement.place_batch(
-                samples, tf.gather(bounds_table, idx), y, tf.gather(keyword_table, idx),
+                samples, bounds, y, keyword,
                 unknown_id, placing, features.sample_rate_hz,
                 augment.shift_block_samples(features.sample_rate_hz, clip),
                 tf.random.experimental.stateless_fold_in(seed, 4))

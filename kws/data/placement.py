@@ -14,6 +14,11 @@ With ``PlacementConfig.end_aligned`` the training batches are placed as a stream
 * ``_unknown_`` examples are placed at a uniform random offset with the whole word inside;
 * ``_silence_`` examples are left where they are.
 
+Independently of end alignment, ``reversed_probability`` turns a share of the keyword examples into
+``_unknown_`` ones by playing them backwards: each frame's spectrum is kept (the same speaker, room,
+microphone), only the word's order in time is lost, so the model cannot learn "a real recording is a
+keyword" from data whose real recordings are nearly all keywords.
+
 Shifts are whole 1 ms blocks (``augment.shift_block_samples``), drawn from stateless seeds, and
 need the word bounds of every row (kws.data.boundaries), which the pipeline finds once per clip.
 """
@@ -41,6 +46,10 @@ class PlacementConfig:
     """Least share of the word a partial example holds."""
     partial_max: float = 0.65
     """Largest share of the word a partial example holds (< 1: never the whole word)."""
+    reversed_probability: float = 0.0
+    """Share of keyword examples played backwards and labelled _unknown_ (with or without
+    end_aligned): the same voices, rooms and microphones as the keywords, but not a keyword, so
+    that "sounds like a real recording" stops predicting "is a keyword"."""
 
     def __post_init__(self):
         if not 0 <= self.end_min_ms <= self.end_max_ms:
@@ -51,6 +60,10 @@ class PlacementConfig:
             raise ValueError("need 0 < partial_min <= partial_max < 1")
         if self.partial_probability and not self.end_aligned:
             raise ValueError("partial_probability needs end_aligned")
+        if not 0 <= self.reversed_probability <= 1:
+            raise ValueError("reversed_probability must be in [0, 1]")
+        if self.partial_probability + self.reversed_probability > 1:
+            raise ValueError("partial_probability + reversed_probability must be <= 1")
 
 
 def shift_rows(audio: tf.Tensor, shift_blocks: tf.Tensor, block_samples: int) -> tf.Tensor:
@@ -111,3 +124,20 @@ def place_batch(samples: tf.Tensor, bounds: tf.Tensor, labels: tf.Tensor, keywor
     moved = tf.cast(shift_blocks, tf.int32) * block_samples
     new_labels = tf.where(partial, tf.cast(unknown_id, labels.dtype), labels)
     return placed, new_labels, bounds + moved[:, None]
+
+
+def reverse_keywords(samples: tf.Tensor, labels: tf.Tensor, keyword: tf.Tensor, unknown_id: int,
+                     probability: float, seed: tf.Tensor
+                     ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+    """(samples with a ``probability`` share of the keyword rows time-reversed, labels with those
+    rows as ``unknown_id``, bool [batch]: the reversed rows). ``keyword``: bool [batch], the rows
+    that hold a keyword."""
+    flip = keyword & (tf.random.stateless_uniform(tf.shape(labels), seed) < probability)
+    flipped = tf.where(flip[:, None], tf.reverse(samples, axis=[1]), samples)
+    return flipped, tf.where(flip, tf.cast(unknown_id, labels.dtype), labels), flip
+
+
+def mirror_bounds(bounds: tf.Tensor, flip: tf.Tensor, clip_samples: int) -> tf.Tensor:
+    """Word bounds int32 [batch, 2] of the rows after ``reverse_keywords``."""
+    mirrored = clip_samples - tf.reverse(bounds, axis=[1])
+    return tf.where(flip[:, None], mirrored, bounds)

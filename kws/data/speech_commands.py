@@ -62,9 +62,15 @@ class DataConfig:
     """Seed of the _unknown_ subsampling."""
     negative_dirs: tuple[str, ...] = ()
     """Folders of other speech (any depth, any audio format, any length: a FLAC tree of another
-    language, long wake-word recordings, ...) whose every clip joins the _unknown_ pool of its
-    split (keywords mode). Split by the speaker rule (``split_of``) whatever lists the data folder
-    has; the share of _unknown_ examples stays ``unknown_percentage``."""
+    language, long wake-word recordings, ...) whose clips are _unknown_ examples of their split
+    (keywords mode). Split by the speaker rule (``split_of``) whatever lists the data folder has.
+    They join the data folder's other words in one pool (``unknown_percentage`` of the split is
+    drawn from both) unless ``negative_percentage`` gives them their own share."""
+    negative_percentage: float | None = None
+    """_unknown_ examples drawn from negative_dirs alone, as a percentage of the split's keyword
+    examples, on top of the ``unknown_percentage`` drawn from the data folder's other words. None:
+    negative_dirs clips join that pool instead. Their own share lets real other speech weigh what
+    it should when the folder's other words are mostly of another kind (synthetic voices)."""
     resample_on_load: bool = False
     """Accept clips at any rate and channel count: they are mixed to mono and resampled to
     sample_rate_hz when decoded. Off: any clip not at sample_rate_hz mono is refused."""
@@ -84,6 +90,12 @@ class DataConfig:
             raise ValueError(f"wanted words repeat: {list(self.wanted_words)}")
         if self.negative_dirs and self.label_mode != "keywords":
             raise ValueError("negative_dirs feed _unknown_: they need label_mode 'keywords'")
+        if self.negative_percentage is not None:
+            if self.negative_percentage < 0:
+                raise ValueError("negative_percentage must be >= 0")
+            if not self.negative_dirs:
+                raise ValueError("negative_percentage is the share of negative_dirs clips: it "
+                                 "needs negative_dirs")
 
     @property
     def noise_dir(self) -> str:
@@ -110,6 +122,9 @@ class DatasetIndex:
     unknown_pool: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
     """Per split, every clip that can be _unknown_ (keywords mode): the split's _unknown_ examples are
     a sample of it, which training can draw afresh each epoch (PipelineConfig.unknown_resample)."""
+    negative_pool: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
+    """Per split, the negative_dirs clips when they have their own share
+    (DataConfig.negative_percentage); empty otherwise (they are in unknown_pool)."""
 
     def label_ids(self, split: str) -> list[int]:
         ids = {label: i for i, label in enumerate(self.labels)}
@@ -278,18 +293,23 @@ def index_dataset(config: DataConfig) -> DatasetIndex:
             by_split[split][folder].append(rel)
 
     noise = _noise_files(config, skipped)
-    pools = {}
+    pools, negative_pools = {}, {}
     if config.label_mode == "all_words":
         labels = tuple(folders)
         splits = {s: tuple(Example(path=os.path.join(config.data_dir, rel), label=word)
                            for word in folders for rel in by_split[s][word]) for s in SPLITS}
     else:
         labels = (SILENCE_LABEL, UNKNOWN_LABEL) + tuple(config.wanted_words)
-        negatives = negative_clips(config, skipped)
-        pools = {s: _unknown_pool(config, by_split[s]) + tuple(negatives[s]) for s in SPLITS}
-        splits = {s: _keyword_split(config, by_split[s], s, pools[s]) for s in SPLITS}
+        negatives = {s: tuple(clips) for s, clips in negative_clips(config, skipped).items()}
+        own_share = config.negative_percentage is not None
+        pools = {s: _unknown_pool(config, by_split[s]) + (() if own_share else negatives[s])
+                 for s in SPLITS}
+        if own_share:
+            negative_pools = negatives
+        splits = {s: _keyword_split(config, by_split[s], s, pools[s],
+                                    negative_pools[s] if own_share else ()) for s in SPLITS}
     return DatasetIndex(labels=labels, splits=splits, noise_files=noise, skipped=tuple(skipped),
-                        unknown_pool=pools)
+                        unknown_pool=pools, negative_pool=negative_pools)
 
 
 def _unknown_pool(config: DataConfig, clips: dict[str, list[str]]) -> tuple[str, ...]:
@@ -299,8 +319,10 @@ def _unknown_pool(config: DataConfig, clips: dict[str, list[str]]) -> tuple[str,
 
 
 def _keyword_split(config: DataConfig, clips: dict[str, list[str]], split: str,
-                   unknown_pool: tuple[str, ...]) -> tuple[Example, ...]:
-    """Keyword examples, a sampled share of _unknown_ ones, and _silence_ ones, as in TF's example."""
+                   unknown_pool: tuple[str, ...], negative_pool: tuple[str, ...]
+                   ) -> tuple[Example, ...]:
+    """Keyword examples, a sampled share of _unknown_ ones (and of negatives with their own share),
+    and _silence_ ones, as in TF's example."""
     join = lambda rel: os.path.join(config.data_dir, rel)  # noqa: E731
     wanted = [Example(path=join(rel), label=w) for w in config.wanted_words for rel in clips.get(w, [])]
     real_silence = [join(rel) for rel in clips.get(SILENCE_LABEL, [])]
@@ -311,6 +333,11 @@ def _keyword_split(config: DataConfig, clips: dict[str, list[str]], split: str,
     else:
         n_unknown = min(len(unknown_pool), math.ceil(len(wanted) * config.unknown_percentage / 100))
         unknown = rng.sample(list(unknown_pool), n_unknown)
+    if negative_pool:
+        n_negative = min(len(negative_pool),
+                         math.ceil(len(wanted) * config.negative_percentage / 100))
+        unknown += random.Random(f"{config.seed}:{split}:negatives").sample(list(negative_pool),
+                                                                          n_negative)
     if real_silence:
         silence = real_silence
     else:
@@ -331,6 +358,10 @@ def format_table(index: DatasetIndex) -> str:
         lines.append(f"{'(other words)':<{width}} " + " ".join(
             f"{len(index.unknown_pool.get(s, ())):>10}" for s in SPLITS)
             + "   _unknown_ is drawn from these clips")
+    if index.negative_pool:
+        lines.append(f"{'(negatives)':<{width}} " + " ".join(
+            f"{len(index.negative_pool.get(s, ())):>10}" for s in SPLITS)
+            + "   and their own share from these")
     if index.skipped:
         lines.append(f"skipped {len(index.skipped)} unusable file(s):")
         lines.extend(f"  {msg}" for msg in index.skipped)

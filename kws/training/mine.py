@@ -145,7 +145,7 @@ def _write(state: dict, output_dir: str, config: MineConfig, rate: int, window: 
 def training_negatives(index: sc.DatasetIndex, data: sc.DataConfig) -> tuple[list[str], int]:
     """(clips of other speech in the training split whose speaker the rule puts in training, how
     many others were left out)."""
-    pool = index.unknown_pool.get("train", ())
+    pool = index.unknown_pool.get("train", ()) + index.negative_pool.get("train", ())
     kept = [p for p in pool
             if sc.split_of(os.path.basename(p), data.validation_percentage,
                            data.testing_percentage) == "train"]
