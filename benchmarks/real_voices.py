@@ -281,10 +281,15 @@ def real_speakers(examples, real_dir: str | None) -> set[str]:
 
 
 def _row(model: str, examples, real_dir: str, truth, predicted, int8_bytes: int | None) -> dict:
+    """One model's score; ``per_label`` is {label: [right, clips]} (the label of each example)."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    names = np.array([e.label for e in examples])
+    per_label = {str(label): [int(np.sum((names == label) & (truth == predicted))),
+                              int(np.sum(names == label))] for label in sorted(set(names))}
     return {"model": model, "clips": int(len(truth)),
             "speakers": len(real_speakers(examples, real_dir)),
-            "accuracy": float(np.mean(np.asarray(truth) == np.asarray(predicted))),
-            "int8_bytes": int8_bytes}
+            "accuracy": float(np.mean(truth == predicted)),
+            "int8_bytes": int8_bytes, "per_label": per_label}
 
 
 def score_kws(name: str, workdir: str, checkpoint: str, export_dir: str | None,
@@ -356,11 +361,14 @@ def _read(path: str) -> bytes:
 
 def format_table(rows: list[dict]) -> str:
     width = max(len(r["model"]) for r in rows)
-    lines = [f"{'model':<{width}} {'clips':>6} {'speakers':>9} {'accuracy':>9} {'int8 bytes':>11}"]
+    lines = [f"{'model':<{width}} {'clips':>6} {'speakers':>9} {'accuracy':>9} {'int8 bytes':>11}"
+             f" {'_unknown_':>9}"]
     for r in rows:
         size = f"{r['int8_bytes']:,}" if r["int8_bytes"] else "-"
+        right, clips = r["per_label"].get(sc.UNKNOWN_LABEL, (0, 0))
+        unknown = f"{right / clips:.1%}" if clips else "-"
         lines.append(f"{r['model']:<{width}} {r['clips']:>6} {r['speakers']:>9} "
-                     f"{r['accuracy']:>9.2%} {size:>11}")
+                     f"{r['accuracy']:>9.2%} {size:>11} {unknown:>9}")
     return "\n".join(lines)
 
 

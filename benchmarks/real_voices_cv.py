@@ -61,6 +61,7 @@ def pool(folds: dict[str, dict]) -> list[dict]:
     pooled = []
     for name in kinds:
         clips = speakers = correct = 0
+        per_label: dict[str, list[int]] | None = {}
         for path, data in folds.items():
             if name == REFERENCE:
                 found = [r for r in data["rows"] if r["model"] == REFERENCE]
@@ -72,10 +73,33 @@ def pool(folds: dict[str, dict]) -> list[dict]:
             clips += row["clips"]
             speakers += row["speakers"]
             correct += round(row["accuracy"] * row["clips"])
+            if per_label is not None and "per_label" in row:
+                for label, (right, count) in row["per_label"].items():
+                    sums = per_label.setdefault(label, [0, 0])
+                    sums[0] += right
+                    sums[1] += count
+            else:  # a fold written before per-label counts: no per-label figures at all
+                per_label = None
         label = name if name == REFERENCE else f"kws {name}"
         pooled.append({"model": label, "clips": clips, "speakers": speakers,
-                       "correct": correct, "accuracy": correct / clips})
+                       "correct": correct, "accuracy": correct / clips,
+                       "recall": {k: r / n for k, (r, n) in sorted(per_label.items()) if n}
+                       if per_label else {}})
     return pooled
+
+
+def format_recall(rows: list[dict]) -> str:
+    """Per-label recall of each pooled row ('' when the folds have no per-label counts)."""
+    labels = sorted({label for r in rows for label in r["recall"]},
+                    key=lambda k: (not k.startswith("_"), k))
+    if not labels:
+        return ""
+    width = max(len(r["model"]) for r in rows)
+    lines = [f"{'recall':<{width}} " + " ".join(f"{k:>9}" for k in labels)]
+    for r in rows:
+        lines.append(f"{r['model']:<{width}} " + " ".join(
+            f"{r['recall'][k]:>9.1%}" if k in r["recall"] else f"{'-':>9}" for k in labels))
+    return "\n".join(lines)
 
 
 def main(argv):
@@ -96,6 +120,9 @@ def main(argv):
     print(f"{'model':<{width}} {'clips':>6} {'speakers':>9} {'accuracy':>9}")
     for r in rows:
         print(f"{r['model']:<{width}} {r['clips']:>6} {r['speakers']:>9} {r['accuracy']:>9.2%}")
+    recall = format_recall(rows)
+    if recall:
+        print("\n" + recall)
 
 
 if __name__ == "__main__":

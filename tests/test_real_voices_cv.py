@@ -101,3 +101,22 @@ def test_waveform_rows_are_pooled_only_when_every_fold_has_one(tmp_path):
     done = _run(*paths)
     assert done.returncode == 0, done.stderr
     assert _line(done.stdout, "kws (int8, waveform in)")[-1] == "75.00%"  # (6 + 9) / 20
+
+
+def test_per_label_recall_is_pooled_by_counts(tmp_path):
+    paths = []
+    for name, (low, high), unknown, yes in (("a", (0, 50), (1, 4), (3, 3)),
+                                            ("b", (50, 100), (5, 6), (1, 2))):
+        path = pathlib.Path(_fold(tmp_path / f"{name}.json", low, high, 15,
+                                  {"ref": 10, "float": 9, "int8": 8}, f"runs/{name}"))
+        data = json.loads(path.read_text())
+        for row in data["rows"]:
+            row["per_label"] = {"_unknown_": list(unknown), "yes": list(yes)}
+        path.write_text(json.dumps(data))
+        paths.append(str(path))
+    done = _run(*paths)
+    assert done.returncode == 0, done.stderr
+    header = _line(done.stdout, "recall")
+    assert header[1:] == ["_unknown_", "yes"]
+    # (1 + 5) / (4 + 6) and (3 + 1) / (3 + 2), not the mean of the folds' recalls
+    assert _line(done.stdout.split("recall", 1)[1], "kws (Keras float)")[-2:] == ["60.0%", "80.0%"]
