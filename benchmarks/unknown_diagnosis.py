@@ -115,8 +115,10 @@ def load_models() -> list[Model]:
         config, labels, body = exporter.load_run(workdir, _CHECKPOINT.value)
 
         def predict(waves, body=body, features=config.features):
-            return body.predict(tflite.compute_features_batched(waves, features), batch_size=500,
-                                verbose=0)
+            feats = tflite.compute_features_batched(waves, features)
+            # Eager calls: predict() would retrace (and warn) for every source's batch shape.
+            return np.concatenate([body(feats[i:i + 500], training=False).numpy()
+                                   for i in range(0, len(feats), 500)])
         models.append(Model(f"{workdir} ({_CHECKPOINT.value}, float)", tuple(labels), predict,
                             config.data))
     if not models:
