@@ -131,3 +131,17 @@ def test_reversed_keywords_train_as_unknown(tmp_path):
     peak = np.argmax(x, axis=-1)  # per frame, the loudest bin
     slope = np.polyfit(np.arange(peak.shape[1]), peak.T, 1)[0]
     assert (slope < 0).sum() == 8 and (slope > 0).sum() == 4, slope  # 8 falling, 4 rising
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--negative_percentage=5", "needs negative_dirs"),
+    ("--reversed_probability=2", "reversed_probability must be in [0, 1]")])
+def test_kws_train_refuses_bad_shares_in_one_line(tmp_path, flag, message):
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-c", "from kws import cli; cli.train()", flag,
+                           f"--data_dir={tmp_path}", f"--workdir={tmp_path / 'run'}"],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("\n") == 1 and "error: " in done.stderr and message in done.stderr
+    assert not (tmp_path / "run").exists()  # refused before anything was written

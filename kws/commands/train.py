@@ -17,6 +17,7 @@ from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import placement
 from kws.data import speech_commands as sc
+from kws.errors import UserError
 from kws.synth import dataset as synth
 from kws.models import FAMILIES
 from kws.models.config import DS_CNN_SIZES, STREAMABLE_FAMILIES, ModelConfig
@@ -228,5 +229,8 @@ def main(argv: list[str]) -> None:
     del argv
     from kws.training import trainer  # pylint: disable=g-import-not-at-top
 
-    config = build_config()
+    try:
+        config = build_config()
+    except ValueError as e:  # a config check (kws.*.Config.__post_init__) failed: the flags' fault
+        raise UserError(f"{e} (fix the flags of those names)") from e
     trainer.train_and_evaluate(config, _WORKDIR.value, overwrite=_OVERWRITE.value)
