@@ -17,5 +17,10 @@ def test_names_resolve_to_the_run_files(tmp_path):
     assert ckpt.resolve(str(tmp_path), "last") == str(folder / "epoch-0007.keras")
     assert ckpt.resolve(str(tmp_path), "best") == str(folder / "best.keras")
     assert ckpt.resolve(str(tmp_path), "/else/where.keras") == "/else/where.keras"
-    with pytest.raises(ckpt.CheckpointError, match="'newest': use best, last, or a .keras file"):
+    with pytest.raises(ckpt.CheckpointError, match="has no stream_best.keras"):
+        ckpt.resolve(str(tmp_path), "stream_best")
+    (folder / "stream_best.keras").write_bytes(b"")
+    assert ckpt.resolve(str(tmp_path), "stream_best") == str(folder / "stream_best.keras")
+    with pytest.raises(ckpt.CheckpointError,
+                       match="'newest': use best, last, stream_best, or a .keras file"):
         ckpt.resolve(str(tmp_path), "newest")

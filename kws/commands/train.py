@@ -152,6 +152,15 @@ _DISTILL_TEMPERATURE = flags.DEFINE_float("distill_temperature", 2.0,
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of shuffling, augmentation and initialisation.")
 _STRATEGY = flags.DEFINE_enum("strategy", "default", list(tc.STRATEGIES),
                               "default, mirrored (local GPUs/devices), multi_worker (TF_CONFIG).")
+_STREAM_SELECT_FA_PER_HOUR = flags.DEFINE_float(
+    "stream_select_fa_per_hour", 0.0, "If > 0: also keep checkpoints/stream_best.keras, the epoch "
+    "whose detector, calibrated for this false-accept budget, misses fewest keywords on a "
+    "recording made from the validation split (kws.training.stream_select; "
+    "--checkpoint=stream_best).", lower_bound=0)
+_STREAM_SELECT_MINUTES = flags.DEFINE_float("stream_select_minutes", 20.0, "Length of that "
+                                            "validation recording.")
+_STREAM_SELECT_FROM_EPOCH = flags.DEFINE_integer("stream_select_from_epoch", 1, "First epoch "
+                                                 "evaluated on it.", lower_bound=1)
 _INIT_FROM = flags.DEFINE_string("init_from", "", "Start from the last checkpoint of this run "
                                  "(same model and labels), e.g. after `kws mine`.")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Discard a different run found in --workdir.")
@@ -222,7 +231,10 @@ def build_config() -> tc.TrainConfig:
         label_smoothing=_LABEL_SMOOTHING.value, teacher_dir=_TEACHER_DIR.value,
         teacher_checkpoint=_TEACHER_CHECKPOINT.value,
         distill_weight=_DISTILL_WEIGHT.value, distill_temperature=_DISTILL_TEMPERATURE.value,
-        strategy=_STRATEGY.value, init_from=_INIT_FROM.value)
+        strategy=_STRATEGY.value, init_from=_INIT_FROM.value,
+        stream_select=tc.StreamSelectConfig(fa_per_hour=_STREAM_SELECT_FA_PER_HOUR.value,
+                                            minutes=_STREAM_SELECT_MINUTES.value,
+                                            from_epoch=_STREAM_SELECT_FROM_EPOCH.value))
 
 
 def main(argv: list[str]) -> None:

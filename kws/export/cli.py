@@ -24,7 +24,8 @@ from kws.errors import UserError
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A kws-train working directory.", required=True)
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Export folder to write.", required=True)
-_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, last, or a .keras file of the run.")
+_CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, last, stream_best, or a .keras file "
+                                  "of the run.")
 _CALIBRATION_CLIPS = flags.DEFINE_integer("calibration_clips", 400, "Training clips that calibrate "
                                           "int8 quantization (never test clips).", lower_bound=1)
 _CALIBRATION_SEED = flags.DEFINE_integer("calibration_seed", 0, "Which training clips calibrate.")

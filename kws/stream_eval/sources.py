@@ -93,11 +93,7 @@ class KerasSource:
     """The checkpoint of a kws-train working directory, on batches of windows (module docstring)."""
 
     def __init__(self, workdir: str, checkpoint: str, hop_ms: float, batch_windows: int = 256):
-        # pylint: disable=import-outside-toplevel
-        import tensorflow as tf
-
-        from kws import frontend
-        from kws.export import exporter
+        from kws.export import exporter  # pylint: disable=import-outside-toplevel
 
         if not os.path.isdir(workdir):
             raise UserError(f"working directory {workdir} does not exist; pass --workdir=<a "
@@ -105,16 +101,31 @@ class KerasSource:
         if checkpoint != "best" and not os.path.isfile(checkpoint):
             raise UserError(f"--checkpoint={checkpoint}: no such file; use best or a .keras file")
         config, labels, body = exporter.load_run(workdir, checkpoint)
+        self._setup(body, labels, config.features, hop_ms, batch_windows,
+                    f"{workdir} (Keras, checkpoint {checkpoint}")
+
+    @classmethod
+    def of_model(cls, body, labels, features, hop_ms: float, description: str,
+                 batch_windows: int = 256) -> "KerasSource":
+        """A source of a Keras network in memory (e.g. the one being trained)."""
+        source = cls.__new__(cls)
+        source._setup(body, labels, features, hop_ms, batch_windows, description)
+        return source
+
+    def _setup(self, body, labels, features, hop_ms, batch_windows, description):
+        # pylint: disable=import-outside-toplevel
+        import tensorflow as tf
+
+        from kws import frontend
+
         self.labels = tuple(labels)
-        self.sample_rate_hz = config.features.sample_rate_hz
-        self.clip_samples = config.features.clip_samples
+        self.sample_rate_hz = features.sample_rate_hz
+        self.clip_samples = features.clip_samples
         self.hop_samples = stream.hop_samples(hop_ms, self.sample_rate_hz)
         if self.hop_samples > self.clip_samples:
             raise UserError(f"--hop_ms={hop_ms:g} is longer than the model's window")
         self.batch_windows = batch_windows
-        self.description = f"{workdir} (Keras, checkpoint {checkpoint}, hop {self.hop_samples} " \
-                           "samples)"
-        features = config.features
+        self.description = f"{description}, hop {self.hop_samples} samples)"
 
         @tf.function(reduce_retracing=True)
         def classify(waveforms):

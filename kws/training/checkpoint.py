@@ -93,7 +93,8 @@ def resolve(workdir: str, name: str) -> str:
     """The checkpoint file that ``name`` means in run ``workdir``.
 
     'best' (best validation accuracy), 'last' (the last finished epoch; with a cosine schedule, the
-    end of training) or a path to a .keras file.
+    end of training), 'stream_best' (fewest misses on the validation stream,
+    kws.training.stream_select) or a path to a .keras file.
     """
     folder = os.path.join(workdir, "checkpoints")
     if name == "best":
@@ -103,9 +104,15 @@ def resolve(workdir: str, name: str) -> str:
         if state is None or not state.last:
             raise CheckpointError(f"{workdir} has no finished epoch yet")
         return os.path.join(folder, state.last)
+    if name == "stream_best":
+        path = os.path.join(folder, "stream_best.keras")
+        if not os.path.isfile(path):
+            raise CheckpointError(f"{workdir} has no stream_best.keras: it was trained without "
+                                  "--stream_select_fa_per_hour (or has not finished an epoch)")
+        return path
     if name.endswith(".keras"):
         return name
-    raise CheckpointError(f"checkpoint {name!r}: use best, last, or a .keras file")
+    raise CheckpointError(f"checkpoint {name!r}: use best, last, stream_best, or a .keras file")
 
 
 def load_model(path: str, compile: bool = True) -> keras.Model:  # pylint: disable=redefined-builtin

@@ -18,6 +18,31 @@ STRATEGIES = ("default", "mirrored", "multi_worker")
 
 
 @dataclasses.dataclass(kw_only=True, frozen=True)
+class StreamSelectConfig:
+    """Checkpoint selection on a validation stream (kws.training.stream_select). Off when
+    fa_per_hour is 0."""
+
+    fa_per_hour: float = 0.0
+    """The false-accept budget the detector is calibrated for; 0: no stream selection."""
+    minutes: float = 20.0
+    """Length of the validation recording."""
+    from_epoch: int = 1
+    """First epoch (1-based) evaluated."""
+    unknown_share: float = 0.45
+    """Share of the recording's words that are other words."""
+    hop_ms: float = 50.0
+    """The model runs every hop_ms over the recording."""
+    seed: int = 0
+    """Seed of the recording."""
+
+    def __post_init__(self):
+        if self.fa_per_hour < 0:
+            raise ValueError("stream_select fa_per_hour must be >= 0")
+        if self.minutes <= 0.1 or self.from_epoch < 1:
+            raise ValueError("stream_select needs minutes > 0.1 and from_epoch >= 1")
+
+
+@dataclasses.dataclass(kw_only=True, frozen=True)
 class TrainConfig:
     """Everything that decides what a run trains. Two runs with equal configs train the same model."""
 
@@ -62,6 +87,9 @@ class TrainConfig:
     """Temperature that softens the teacher's probabilities."""
     strategy: str = "default"
     """default (one device), mirrored (all local GPUs/devices), multi_worker (TF_CONFIG)."""
+    stream_select: StreamSelectConfig = StreamSelectConfig()
+    """Also keep the checkpoint that misses fewest keywords at a false-accept budget on a
+    validation stream (kws.training.stream_select); off by default."""
     init_from: str = ""
     """Start from the weights of another run's last checkpoint (a kws-train working directory with
     the same model and labels), e.g. to continue after hard-negative mining; '' starts afresh."""
@@ -98,7 +126,8 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> "TrainConfig":
         nested = {"data": sc.DataConfig, "features": frontend.FrontendConfig,
                   "augment": augment.AugmentConfig, "pipeline": pipeline.PipelineConfig,
-                  "placement": placement_lib.PlacementConfig, "model": ModelConfig}
+                  "placement": placement_lib.PlacementConfig, "model": ModelConfig,
+                  "stream_select": StreamSelectConfig}
         kwargs = {}
         for key, value in values.items():
             if key in nested:

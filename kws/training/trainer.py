@@ -31,6 +31,7 @@ from kws.training import distribute
 from kws.training import evaluate
 from kws.training import multi_worker
 from kws.training import schedule
+from kws.training import stream_select
 
 
 class WorkdirError(UserError):
@@ -164,6 +165,17 @@ def _new_model(config, index, total_steps, steps_per_epoch):
     return model
 
 
+def _stream_selector(config: tc.TrainConfig, index, folder: str) -> keras.callbacks.Callback:
+    """kws.training.stream_select's callback, on the run's validation stream (made once here)."""
+    select = config.stream_select
+    recording = stream_select.validation_recording(config.data, index.labels,
+                                                   config.data.sample_rate_hz, select)
+    print(f"stream selection: {recording.duration_s / 60:.0f} min validation recording, "
+          f"{len(recording.events)} words, budget {select.fa_per_hour:g} FA/h", flush=True)
+    return stream_select.StreamSelector(folder, select, lambda model: stream_select.measure(
+        model, index.labels, config.features, recording, select))
+
+
 def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = False,
                        verbose: int | None = None) -> dict:
     """Trains (or resumes) in ``workdir``, then evaluates the best checkpoint on the test split.
@@ -218,24 +230,26 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
         val_ds = pl.make_dataset(index, "validation", config.features, config.pipeline,
                                  noise=noise).map(onehot)
         train_ds, val_ds = distribute.shard_policy(train_ds), distribute.shard_policy(val_ds)
-        callbacks = [
-            _Checkpointer(folder, state, total_steps, epochs, chief,
-                          distribute.scratch_dir(workdir, strategy)),
-            _EpochSummary(epochs, n_train),
-            keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"), update_freq="epoch"),
-        ]
+        checkpointer = _Checkpointer(folder, state, total_steps, epochs, chief,
+                                     distribute.scratch_dir(workdir, strategy))
+        # The stream selector runs before the epoch's checkpoint is written (its module says why).
+        callbacks = ([_stream_selector(config, index, folder)]
+                     if config.stream_select.fa_per_hour > 0 and chief else [])
+        callbacks += [checkpointer, _EpochSummary(epochs, n_train)]
         if verbose is None:
             verbose = 1 if sys.stdout.isatty() else 0
         if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
             multi_worker.fit(model, strategy, train_ds, val_ds, epochs=epochs,
                              initial_epoch=state.epoch, steps_per_epoch=steps_per_epoch,
                              total_steps=total_steps, global_batch_size=config.pipeline.batch_size,
-                             label_smoothing=config.label_smoothing, callbacks=callbacks[:2])
+                             label_smoothing=config.label_smoothing, callbacks=callbacks)
         else:
+            tensorboard = keras.callbacks.TensorBoard(os.path.join(workdir, "tensorboard"),
+                                                      update_freq="epoch")
             model.fit(train_ds, epochs=epochs, initial_epoch=state.epoch,
                       steps_per_epoch=steps_per_epoch, validation_data=val_ds,
-                      callbacks=callbacks, verbose=verbose, shuffle=False)
-        state = callbacks[0].state
+                      callbacks=callbacks + [tensorboard], verbose=verbose, shuffle=False)
+        state = checkpointer.state
     else:
         print(f"{workdir}: training already finished (epoch {state.epoch}); evaluating", flush=True)
     if not chief:
