@@ -73,8 +73,10 @@ def test_a_resumed_run_keeps_the_earlier_best_and_redoes_a_lost_epoch(tmp_path):
 def test_a_run_with_stream_selection_keeps_a_checkpoint_that_measures_as_it_says(tmp_path):
     data_dir = make_tone_dataset(tmp_path / "tones", words=("alpha", "beta", "gamma", "delta"),
                                  speakers=40)
+    negatives = make_tone_dataset(tmp_path / "other", words=("epsilon",), speakers=40, noise=False)
     data = sc.DataConfig(data_dir=str(data_dir), wanted_words=("alpha", "beta"),
-                         unknown_percentage=50.0, validation_percentage=25, testing_percentage=10)
+                         unknown_percentage=50.0, validation_percentage=25, testing_percentage=10,
+                         negative_dirs=(str(negatives),), negative_percentage=20.0)
     select = tc.StreamSelectConfig(fa_per_hour=30.0, minutes=2.0, from_epoch=2)
     config = tc.TrainConfig(
         data=data, features=frontend.FrontendConfig(feature_type="log_mel"),
@@ -88,6 +90,9 @@ def test_a_run_with_stream_selection_keeps_a_checkpoint_that_measures_as_it_says
     index = sc.index_dataset(data)
     recording = stream_select.validation_recording(data, index.labels, 16000, select)
     assert recording.events and {e.label for e in recording.events} >= {"alpha", "beta"}
+    pools = stream_select.validation_pools(data, index.labels)
+    assert any("/other/" in p for p in pools.unknown)  # the negatives' validation speakers too
+    assert not any("/other/" in p for p in index.unknown_pool["validation"])  # their own share
     kept = ckpt.load_model(ckpt.resolve(str(workdir), "stream_best"), compile=False)
     again = stream_select.measure(kept, index.labels, config.features, recording, select)
     assert again["miss_rate"] == pytest.approx(summary["miss_rate"])

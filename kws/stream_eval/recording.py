@@ -136,7 +136,9 @@ def clip_pools(data: sc.DataConfig, split: str, keywords: Sequence[str]) -> Clip
     """
     if split not in sc.SPLITS + ("all",):
         raise ValueError(f"unknown split {split!r}; valid: {', '.join(sc.SPLITS + ('all',))}")
-    index = sc.index_dataset(dataclasses.replace(data, label_mode="all_words"))
+    # The data folder alone (its negative_dirs, if any, are with_negatives' part).
+    index = sc.index_dataset(dataclasses.replace(data, label_mode="all_words", negative_dirs=(),
+                                                 negative_percentage=None))
     examples = [e for s in sc.SPLITS for e in index.splits[s]] if split == "all" \
         else list(index.splits[split])
     by_word: dict[str, list[str]] = {}

@@ -32,15 +32,23 @@ BEST_FILE = "stream_best.keras"
 SUMMARY_FILE = "stream_best.json"
 
 
+def validation_pools(data: sc.DataConfig, labels: tuple[str, ...]):
+    """The clips of the validation stream (kws.stream_eval.recording.ClipPools): the validation
+    split's keywords and other words, and the validation speakers of data.negative_dirs."""
+    from kws.stream_eval import recording as rec  # pylint: disable=import-outside-toplevel
+
+    keywords = [label for label in labels if label not in (sc.SILENCE_LABEL, sc.UNKNOWN_LABEL)]
+    return rec.with_negatives(rec.clip_pools(data, "validation", keywords), data, "validation",
+                              data.negative_dirs)
+
+
 def validation_recording(data: sc.DataConfig, labels: tuple[str, ...], sample_rate_hz: int,
                          config: StreamSelectConfig):
     """The validation stream of ``data`` (kws.stream_eval.recording.Recording); a UserError when
     the validation split lacks a keyword."""
     from kws.stream_eval import recording as rec  # pylint: disable=import-outside-toplevel
 
-    keywords = [label for label in labels if label not in (sc.SILENCE_LABEL, sc.UNKNOWN_LABEL)]
-    pools = rec.with_negatives(rec.clip_pools(data, "validation", keywords), data, "validation",
-                               data.negative_dirs)
+    pools = validation_pools(data, labels)
     return rec.make_recording(pools, pools.noise, sample_rate_hz, rec.RecordingConfig(
         duration_s=60.0 * config.minutes, seed=config.seed, unknown_share=config.unknown_share))
 
