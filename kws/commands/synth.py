@@ -2,7 +2,8 @@
 
     kws synth --output_dir=data/synth [--words=yes,no,hey_kiwi] [--num_speakers=250] [--seed=59185]
 
-Engines (espeak-ng, flite, festival, piper) are found at run time; `--engines` picks some of them.
+Engines (espeak-ng, flite, festival, piper) are found at run time; `--engines` picks some of them
+or adds the opt-in ones (kokoro, rhvoice, pico), e.g. `--engines=kokoro,rhvoice,pico,espeak-ng`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from absl import app
 from absl import flags
 
 from kws.synth import dataset as synth
-from kws.synth import tts
+from kws.synth import engines
+from kws.synth import kokoro
 from kws.errors import UserError
 
 _DEFAULTS = synth.SynthConfig(output_dir="")
@@ -49,7 +51,12 @@ _RATES = flags.DEFINE_list(
 _NUM_WORKERS = flags.DEFINE_integer(
     "num_workers", _DEFAULTS.num_workers, "Parallel synthesis threads.", lower_bound=1)
 _ENGINES = flags.DEFINE_list(
-    "engines", [], f"TTS engines to use, from {', '.join(tts.ENGINE_NAMES)}; empty: every installed one.")
+    "engines", [], f"TTS engines to use, from {', '.join(engines.ENGINE_NAMES)}; empty: every "
+    f"installed one of {', '.join(engines.DEFAULT_ENGINES)}.")
+_KOKORO_LEXICON = flags.DEFINE_string(
+    "kokoro_lexicon", None,
+    'A JSON file {"word": "phonemes"} overriding Kokoro\'s pronunciation of words (misaki phonemes, '
+    "as the manifest's \"pronunciations\" shows them).")
 _BACKGROUND_NOISE_DURATION_MS = flags.DEFINE_integer(
     "background_noise_duration_ms", _DEFAULTS.background_noise_duration_ms,
     "Length of each _background_noise_ file; 0 writes none.", lower_bound=0)
@@ -81,6 +88,8 @@ def main(argv: list[str]) -> None:
         rates=_floats(_RATES),
         num_workers=_NUM_WORKERS.value,
         engines=tuple(_ENGINES.value),
+        kokoro_lexicon=tuple(sorted(kokoro.read_lexicon(_KOKORO_LEXICON.value).items()))
+        if _KOKORO_LEXICON.value else (),
         background_noise_duration_ms=_BACKGROUND_NOISE_DURATION_MS.value,
         overwrite=_OVERWRITE.value)
     print(synth.synthesize_dataset(config).report())

