@@ -19,8 +19,6 @@ apt_packages=(python3 python3-venv python3-pip espeak-ng flite festival festvox-
 # In Debian contrib/non-free: RHVoice (kws uses only its LGPL English voices) and SVOX pico.
 nonfree_packages=(rhvoice rhvoice-english libttspico-utils)
 apt_packages+=("${nonfree_packages[@]}")
-# npm fetches kokoro-js below; a nodejs that bundles npm (NodeSource) conflicts with Debian's npm.
-command -v npm >/dev/null || apt_packages+=(npm)
 # --dev: a headless browser for tests/test_report.py, which renders `kws report`'s page.
 [[ "${1:-}" == "--dev" ]] && apt_packages+=(chromium)
 missing=()
@@ -81,11 +79,14 @@ kokoro_js_version=1.2.1
 kokoro_js_sha1=a6a9b0ffc1ab354fa3f9cb71ee95b6e9f0a13527
 kokoro_dir="$HOME/.cache/kws/kokoro-js-$kokoro_js_version"
 if [[ ! -f "$kokoro_dir/package/voices/af_heart.bin" ]]; then
-  echo "install.sh: fetching Kokoro's voice styles: npm pack kokoro-js@$kokoro_js_version"
+  # The npm registry's tarball, fetched directly: no node or npm (hundreds of Debian packages).
+  kokoro_js_url="https://registry.npmjs.org/kokoro-js/-/kokoro-js-$kokoro_js_version.tgz"
+  echo "install.sh: fetching Kokoro's voice styles: $kokoro_js_url"
   rm -rf "$kokoro_dir.partial"
   mkdir -p "$kokoro_dir.partial"
   tarball="$kokoro_dir.partial/kokoro-js-$kokoro_js_version.tgz"
-  (cd "$kokoro_dir.partial" && npm pack --silent "kokoro-js@$kokoro_js_version" >/dev/null)
+  .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlretrieve(*sys.argv[1:])' \
+    "$kokoro_js_url" "$tarball"
   echo "$kokoro_js_sha1  $tarball" | sha1sum --check --quiet
   tar -xzf "$tarball" -C "$kokoro_dir.partial" package/voices package/LICENSE package/package.json
   rm "$tarball"
