@@ -172,6 +172,11 @@ def _stream_selector(config: tc.TrainConfig, index, folder: str) -> keras.callba
                                                    config.data.sample_rate_hz, select)
     print(f"stream selection: {recording.duration_s / 60:.0f} min validation recording, "
           f"{len(recording.events)} words, budget {select.fa_per_hour:g} FA/h", flush=True)
+    allowed = math.floor(select.fa_per_hour * select.minutes / 60.0 + 1e-9)
+    if allowed == 0:
+        print(f"stream selection: {select.minutes:g} min at {select.fa_per_hour:g} FA/h allows no "
+              "false accept at all: epochs are compared at zero (a longer "
+              "--stream_select_minutes compares them at the budget)", flush=True)
     return stream_select.StreamSelector(folder, select, lambda model: stream_select.measure(
         model, index.labels, config.features, recording, select))
 
