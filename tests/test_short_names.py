@@ -18,6 +18,7 @@ from kws.export import tflite
 
 def _int8_model() -> bytes:
     """A small conv net converted fully int8 the way kws converts, before renaming."""
+    keras.utils.set_random_seed(0)
     inputs = keras.Input((20, 10))
     x = keras.layers.Reshape((20, 10, 1))(inputs)
     x = keras.layers.Conv2D(8, 3, activation="relu", name="a_rather_long_layer_name_conv")(x)
@@ -55,7 +56,10 @@ def test_renamed_model_computes_the_same_in_fewer_aligned_bytes():
     assert len(renamed) < len(original)
     x = np.random.default_rng(1).integers(-128, 128, (16, 20, 10)).astype(np.int8)
     np.testing.assert_array_equal(_litert(renamed, x), _litert(original, x))
-    np.testing.assert_array_equal(measure.tflm_run(renamed, list(x)), _litert(original, x))
+    # Each runtime computes exactly what it did (LiteRT's optimised kernels and TFLM's reference
+    # ones may round one step apart from each other, renamed or not).
+    np.testing.assert_array_equal(measure.tflm_run(renamed, list(x)),
+                                  measure.tflm_run(original, list(x)))
     parsed = schema.Model.GetRootAsModel(renamed, 0)
     base = np.frombuffer(renamed, np.uint8).ctypes.data
     with_data = [parsed.Buffers(b) for b in range(parsed.BuffersLength())
