@@ -57,3 +57,31 @@ def make_tone_dataset(root: pathlib.Path, words=("alpha", "beta", "gamma"), spea
 @pytest.fixture
 def tone_dataset(tmp_path) -> pathlib.Path:
     return make_tone_dataset(tmp_path / "tones", speakers=48)
+
+
+QUIET_AUGMENTATION = dict(time_shift_ms=0.0, gain_db=0.0, background_frequency=0.0, time_masks=0,
+                          freq_masks=0)
+"""AugmentConfig keywords that leave training clips as they are (a tone stays its frequency)."""
+
+
+def unknown_tones_per_epoch(index, resample, epochs=(0, 6)):
+    """Per epoch of training on an index of tone clips, the frequencies (peak bin, Hz) of its
+    _unknown_ examples, sorted; and the spectrogram features of every example."""
+    # pylint: disable=import-outside-toplevel
+    from kws import frontend
+    from kws.data import augment
+    from kws.data import pipeline as pl
+    from kws.data import speech_commands as sc
+
+    ds = pl.make_dataset(index, "train", frontend.FrontendConfig(feature_type="spectrogram"),
+                         pl.PipelineConfig(batch_size=10, seed=3, unknown_resample=resample),
+                         augment.AugmentConfig(**QUIET_AUGMENTATION), None, epochs=epochs)
+    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds.take(1000)])
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    per_epoch = len(index.splits["train"])
+    assert len(y) == per_epoch * (epochs[1] - epochs[0])
+    bin_hz = 16000 / (2 * (x.shape[-1] - 1))
+    peaks = np.argmax(x.mean(axis=1), axis=-1) * bin_hz
+    unknown = index.labels.index(sc.UNKNOWN_LABEL)
+    return [sorted(peaks[e:e + per_epoch][y[e:e + per_epoch] == unknown])
+            for e in range(0, len(y), per_epoch)], x

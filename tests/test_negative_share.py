@@ -11,9 +11,11 @@ from kws.data import augment
 from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
 
+from conftest import QUIET_AUGMENTATION, unknown_tones_per_epoch
+
 TREE_HZ = [500.0 + 150.0 * i for i in range(10)]
 NEGATIVE_HZ = [2500.0 + 150.0 * i for i in range(10)]
-QUIET = dict(time_shift_ms=0.0, gain_db=0.0, background_frequency=0.0, time_masks=0, freq_masks=0)
+QUIET = QUIET_AUGMENTATION
 SPECTROGRAM = frontend.FrontendConfig(feature_type="spectrogram")
 
 
@@ -74,26 +76,10 @@ def test_negative_percentage_needs_negative_dirs_and_is_not_negative(tmp_path):
                       negative_percentage=-1.0)
 
 
-def _unknown_tones_per_epoch(index, epochs=(0, 6)):
-    """Per epoch, the peak frequencies (Hz) of the _unknown_ examples trained on."""
-    ds = pl.make_dataset(index, "train", SPECTROGRAM,
-                         pl.PipelineConfig(batch_size=7, seed=3, unknown_resample=True),
-                         augment.AugmentConfig(**QUIET), None, epochs=epochs)
-    xs, ys = zip(*[(x.numpy(), y.numpy()) for x, y in ds.take(1000)])
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    per_epoch = len(index.splits["train"])
-    assert len(y) == per_epoch * (epochs[1] - epochs[0])
-    bin_hz = 16000 / (2 * (x.shape[-1] - 1))
-    peaks = np.argmax(x.mean(axis=1), axis=-1) * bin_hz
-    unknown = index.labels.index(sc.UNKNOWN_LABEL)
-    return [peaks[e:e + per_epoch][y[e:e + per_epoch] == unknown]
-            for e in range(0, len(y), per_epoch)]
-
-
 def test_redrawing_keeps_each_pools_share(tones):
     index = sc.index_dataset(_config(tones, negative_percentage=50.0))
     seen_negatives = set()
-    for epoch in _unknown_tones_per_epoch(index):
+    for epoch in unknown_tones_per_epoch(index, resample=True)[0]:
         near = [min(TREE_HZ + NEGATIVE_HZ, key=lambda c, h=h: abs(c - h)) for h in epoch]
         assert all(abs(a - b) < 40 for a, b in zip(epoch, near))  # a pool clip, within a bin
         tree = [h for h in near if h in TREE_HZ]

@@ -14,6 +14,8 @@ from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
 from kws.training import config as tc
 
+from conftest import QUIET_AUGMENTATION, unknown_tones_per_epoch
+
 FE = frontend.FrontendConfig()
 
 
@@ -155,7 +157,7 @@ def test_short_noise_file_refused(tmp_path, sample_index):
 
 
 POOL_HZ = [500.0 + 150.0 * i for i in range(20)]
-QUIET = dict(time_shift_ms=0.0, gain_db=0.0, background_frequency=0.0, time_masks=0, freq_masks=0)
+QUIET = QUIET_AUGMENTATION
 SPECTROGRAM = frontend.FrontendConfig(feature_type="spectrogram")
 
 
@@ -176,22 +178,6 @@ def fixture_tone_index(tmp_path):
         silence_percentage=0.0, validation_percentage=0.0, testing_percentage=0.0))
 
 
-def _unknown_tones_per_epoch(index, resample, epochs=(0, 6)):
-    """Per epoch, the frequencies (peak bin, Hz) of the _unknown_ examples it trained on."""
-    ds = pl.make_dataset(index, "train", SPECTROGRAM,
-                         pl.PipelineConfig(batch_size=10, seed=3, unknown_resample=resample),
-                         augment.AugmentConfig(**QUIET), None, epochs=epochs)
-    xs, ys = zip(*_take(ds, 1000))
-    x, y = np.concatenate(xs), np.concatenate(ys)
-    per_epoch = len(index.splits["train"])
-    assert len(y) == per_epoch * (epochs[1] - epochs[0])
-    bin_hz = 16000 / (2 * (x.shape[-1] - 1))
-    peaks = np.argmax(x.mean(axis=1), axis=-1) * bin_hz
-    unknown = index.labels.index(sc.UNKNOWN_LABEL)
-    return [sorted(peaks[e:e + per_epoch][y[e:e + per_epoch] == unknown])
-            for e in range(0, len(y), per_epoch)], x
-
-
 def _nearest(hz, choices):
     return min(choices, key=lambda c: abs(c - hz))
 
@@ -204,8 +190,8 @@ def test_unknown_pool_holds_every_other_word_clip(tone_index, tmp_path):
 
 
 def test_unknown_resample_draws_new_clips_each_epoch(tone_index):
-    fixed, _ = _unknown_tones_per_epoch(tone_index, resample=False)
-    drawn, _ = _unknown_tones_per_epoch(tone_index, resample=True)
+    fixed, _ = unknown_tones_per_epoch(tone_index, resample=False)
+    drawn, _ = unknown_tones_per_epoch(tone_index, resample=True)
     fixed_hz = {_nearest(hz, POOL_HZ) for epoch in fixed for hz in epoch}
     assert len(fixed_hz) == 2  # the one sample, every epoch
     seen = set()
@@ -219,8 +205,8 @@ def test_unknown_resample_draws_new_clips_each_epoch(tone_index):
 
 
 def test_unknown_resample_resumes_exactly(tone_index):
-    _, whole = _unknown_tones_per_epoch(tone_index, resample=True, epochs=(0, 4))
-    _, resumed = _unknown_tones_per_epoch(tone_index, resample=True, epochs=(3, 4))
+    _, whole = unknown_tones_per_epoch(tone_index, resample=True, epochs=(0, 4))
+    _, resumed = unknown_tones_per_epoch(tone_index, resample=True, epochs=(3, 4))
     np.testing.assert_array_equal(whole[-len(resumed):], resumed)
 
 
