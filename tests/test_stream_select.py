@@ -88,7 +88,7 @@ def test_a_run_with_stream_selection_keeps_a_checkpoint_that_measures_as_it_says
     assert summary["epoch"] in (2, 3)
     # Measured again, independently of the run, the kept checkpoint gives what the summary says.
     index = sc.index_dataset(data)
-    recording = stream_select.validation_recording(data, index.labels, 16000, select)
+    recording = stream_select.validation_recording(data, index.labels, select)
     assert recording.events and {e.label for e in recording.events} >= {"alpha", "beta"}
     pools = stream_select.validation_pools(data, index.labels)
     assert any("/other/" in p for p in pools.unknown)  # the negatives' validation speakers too
@@ -104,7 +104,7 @@ def test_stream_selection_needs_every_keyword_in_validation(tmp_path):
     data = sc.DataConfig(data_dir=str(data_dir), wanted_words=("alpha", "beta"),
                          validation_percentage=0.0, testing_percentage=0.0)
     with pytest.raises(UserError, match="split 'validation' has no clips of the model's keyword"):
-        stream_select.validation_recording(data, sc.index_dataset(data).labels, 16000,
+        stream_select.validation_recording(data, sc.index_dataset(data).labels,
                                            tc.StreamSelectConfig(fa_per_hour=1.0))
     with pytest.raises(ValueError, match="fa_per_hour must be >= 0"):
         tc.StreamSelectConfig(fa_per_hour=-1.0)

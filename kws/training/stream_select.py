@@ -1,8 +1,9 @@
-"""Checkpoint selection on a validation stream: keep the epoch that misses fewest keywords at a budget.
+"""Checkpoint selection on a validation stream: the epoch that misses fewest keywords at a budget.
 
 Clip accuracy of the validation split chooses badly for a detector (the best-by-accuracy epoch of
-a stream-trained model is often not the best on a stream), so with ``StreamSelectConfig.fa_per_hour`` (kws.training.config)
-set, training also keeps ``checkpoints/stream_best.keras``: after each epoch from ``from_epoch`` on,
+a stream-trained model is often not the best on a stream), so with
+``StreamSelectConfig.fa_per_hour`` (kws.training.config) set, training also keeps
+``checkpoints/stream_best.keras``: after each epoch from ``from_epoch`` on,
 the model runs over one long recording made once from the **validation** split (its keywords and
 other words, the validation speakers of ``--negative_dirs``, the dataset's noise;
 kws.stream_eval.recording), the detector is calibrated for the budget on it
@@ -42,14 +43,13 @@ def validation_pools(data: sc.DataConfig, labels: tuple[str, ...]):
                               data.negative_dirs)
 
 
-def validation_recording(data: sc.DataConfig, labels: tuple[str, ...], sample_rate_hz: int,
-                         config: StreamSelectConfig):
+def validation_recording(data: sc.DataConfig, labels: tuple[str, ...], config: StreamSelectConfig):
     """The validation stream of ``data`` (kws.stream_eval.recording.Recording); a UserError when
     the validation split lacks a keyword."""
     from kws.stream_eval import recording as rec  # pylint: disable=import-outside-toplevel
 
     pools = validation_pools(data, labels)
-    return rec.make_recording(pools, pools.noise, sample_rate_hz, rec.RecordingConfig(
+    return rec.make_recording(pools, pools.noise, data.sample_rate_hz, rec.RecordingConfig(
         duration_s=60.0 * config.minutes, seed=config.seed, unknown_share=config.unknown_share))
 
 

@@ -168,8 +168,7 @@ def _new_model(config, index, total_steps, steps_per_epoch):
 def _stream_selector(config: tc.TrainConfig, index, folder: str) -> keras.callbacks.Callback:
     """kws.training.stream_select's callback, on the run's validation stream (made once here)."""
     select = config.stream_select
-    recording = stream_select.validation_recording(config.data, index.labels,
-                                                   config.data.sample_rate_hz, select)
+    recording = stream_select.validation_recording(config.data, index.labels, select)
     print(f"stream selection: {recording.duration_s / 60:.0f} min validation recording, "
           f"{len(recording.events)} words, budget {select.fa_per_hour:g} FA/h", flush=True)
     allowed = math.floor(select.fa_per_hour * select.minutes / 60.0 + 1e-9)
