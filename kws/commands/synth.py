@@ -19,7 +19,8 @@ from kws.errors import UserError
 _DEFAULTS = synth.SynthConfig(output_dir="")
 
 _OUTPUT_DIR = flags.DEFINE_string(
-    "output_dir", None, "Folder to create (empty or absent, unless --overwrite).", required=True)
+    "output_dir", None, "Folder to create (empty or absent, unless --overwrite); the folder of a "
+    "killed run with the same flags continues where it stopped.", required=True)
 _WORDS = flags.DEFINE_list(
     "words", list(_DEFAULTS.words),
     "Words or phrases to say; hey_kiwi is spoken 'hey kiwi' into folder hey_kiwi. Default: the 35 "

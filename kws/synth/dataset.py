@@ -21,7 +21,6 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import hashlib
-import json
 import os
 import re
 import shutil
@@ -33,6 +32,8 @@ import numpy as np
 from kws import audio
 from kws import progress
 from kws.synth import engines as tts_engines
+from kws.synth import journal
+from kws.synth import manifest
 from kws.synth import shaping
 from kws.synth import tts
 from kws.errors import UserError
@@ -46,9 +47,9 @@ UNKNOWN_WORDS = ("bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheil
                  "backward", "forward", "follow", "learn", "visual")
 DEFAULT_WORDS = KEYWORDS + UNKNOWN_WORDS
 """The 35 words of Speech Commands v0.02: 10 keywords plus 25 that feed _unknown_."""
-BACKGROUND_NOISE_DIR = "_background_noise_"
-MANIFEST_NAME = "synth_manifest.json"
-SPLITS = ("train", "validation", "test")
+BACKGROUND_NOISE_DIR = manifest.BACKGROUND_NOISE_DIR
+MANIFEST_NAME = manifest.MANIFEST_NAME
+SPLITS = manifest.SPLITS
 _LIST_FILES = {"validation": "validation_list.txt", "test": "testing_list.txt"}
 _WORD_RE = re.compile(r"^[a-z0-9]+(_[a-z0-9]+)*$")
 
@@ -153,48 +154,6 @@ class Speaker:
     @property
     def hash(self) -> str:
         return hashlib.sha1(self.description.encode()).hexdigest()[:8]
-
-
-@dataclasses.dataclass(kw_only=True, frozen=True)
-class SynthSummary:
-    """What ``synthesize_dataset`` wrote."""
-
-    output_dir: str
-    """The dataset folder."""
-    words: tuple[str, ...]
-    """The word folders."""
-    engines: dict[str, str]
-    """Engine name -> version of every engine used."""
-    speakers_per_split: dict[str, int]
-    """Split -> speakers."""
-    groups_per_split: dict[str, tuple[str, ...]]
-    """Split -> voice groups (held out whole)."""
-    clips_per_split: dict[str, int]
-    """Split -> clips (all words)."""
-    clips_per_word: int
-    """Clips in each word folder."""
-    noise_files: tuple[str, ...]
-    """Files written to _background_noise_."""
-    pronunciations: dict[str, dict[str, dict[str, str]]]
-    """Engine -> accent -> text -> phonemes, for the engines that show them (Kokoro)."""
-    elapsed_s: float
-    """Wall time of the run."""
-
-    @property
-    def num_speakers(self) -> int:
-        return sum(self.speakers_per_split.values())
-
-    def report(self) -> str:
-        """A few lines for people: sizes, splits, engines, time."""
-        lines = [f"wrote {self.output_dir}: {len(self.words)} words x {self.clips_per_word} clips "
-                 f"({self.num_speakers} speakers) in {self.elapsed_s:.0f} s"]
-        lines += [f"  {sp:<10} {self.speakers_per_split[sp]:5d} speakers {self.clips_per_split[sp]:7d} "
-                  f"clips  voices: {', '.join(self.groups_per_split[sp])}" for sp in SPLITS]
-        lines += [f"  engine {name}: {version}" for name, version in self.engines.items()]
-        lines += [f"  {name} {accent}: " + ", ".join(f"{t} {p}" for t, p in table.items())
-                  for name, accents in self.pronunciations.items() for accent, table in accents.items()]
-        lines.append(f"  {BACKGROUND_NOISE_DIR}: {', '.join(self.noise_files) or 'none'}")
-        return "\n".join(lines)
 
 
 def spoken_text(word: str) -> str:
@@ -307,29 +266,8 @@ def _speaker_task(engine: tts.Engine, speaker: Speaker, config: SynthConfig) -> 
     return written
 
 
-def _prepare_output_dir(config: SynthConfig) -> None:
-    out = config.output_dir
-    if not os.path.isdir(out) or not os.listdir(out):
-        os.makedirs(out, exist_ok=True)
-        return
-    manifest = os.path.join(out, MANIFEST_NAME)
-    if not config.overwrite:
-        raise UserError(f"{out} is not empty; choose a new folder, or pass --overwrite to replace "
-                        "the synthetic dataset there")
-    if not os.path.isfile(manifest):
-        raise UserError(f"{out} is not empty and holds no {MANIFEST_NAME}, so it is not a finished "
-                        "synthetic dataset; --overwrite refuses to delete it: remove it yourself")
-    with open(manifest, encoding="utf-8") as f:
-        old_words = [w for w in json.load(f)["config"]["words"] if _WORD_RE.match(w)]
-    for name in old_words + [BACKGROUND_NOISE_DIR] + list(_LIST_FILES.values()) + [MANIFEST_NAME]:
-        path = os.path.join(out, name)
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.remove(path)
-
-
-def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = None) -> SynthSummary:
+def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = None
+                       ) -> manifest.SynthSummary:
     """Generates the dataset described by ``config`` (see the module docstring for the layout)."""
     start = time.monotonic()
     engines = tts_engines.resolve(config.engines, dict(config.kokoro_lexicon))
@@ -339,17 +277,23 @@ def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = Non
                       for e in engines}
     speakers = plan_speakers(voices, config)
     split_of_group = assign_splits(speakers, config)
-    _prepare_output_dir(config)
-
-    bar = progress.Progress(len(speakers) * len(config.words) * config.clips_per_speaker,
-                            "synth", progress_stream)
-    paths_by_speaker: dict[str, list[str]] = {}
+    log = journal.open_output_dir(
+        config.output_dir, _fingerprint(config, engines, speakers), config.overwrite, MANIFEST_NAME,
+        _WORD_RE, [BACKGROUND_NOISE_DIR] + list(_LIST_FILES.values()))
+    paths_by_speaker = {s.hash: log.done[s.hash] for s in speakers if s.hash in log.done}
+    todo = [s for s in speakers if s.hash not in paths_by_speaker]
+    per_speaker = len(config.words) * config.clips_per_speaker
+    label = f"synth (resuming: {len(paths_by_speaker)} of {len(speakers)} speakers done)" \
+        if paths_by_speaker else "synth"
+    bar = progress.Progress(len(todo) * per_speaker, label, progress_stream)
     with concurrent.futures.ThreadPoolExecutor(config.num_workers) as pool:
-        futures = {pool.submit(_speaker_task, by_name[s.voice.engine], s, config): s for s in speakers}
+        futures = {pool.submit(_speaker_task, by_name[s.voice.engine], s, config): s for s in todo}
         try:
             for future in concurrent.futures.as_completed(futures):
-                paths_by_speaker[futures[future].hash] = future.result()
-                bar.update(len(paths_by_speaker[futures[future].hash]))
+                speaker = futures[future]
+                paths_by_speaker[speaker.hash] = future.result()
+                log.record(speaker.hash, paths_by_speaker[speaker.hash])
+                bar.update(len(paths_by_speaker[speaker.hash]))
         finally:
             bar.close()
             for future in futures:
@@ -363,7 +307,7 @@ def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = Non
         lines = sorted(p for h, ps in paths_by_speaker.items() if split_of[h] == split for p in ps)
         with open(os.path.join(config.output_dir, name), "w", encoding="utf-8") as f:
             f.write("".join(line + "\n" for line in lines))
-    summary = SynthSummary(
+    summary = manifest.SynthSummary(
         output_dir=config.output_dir,
         words=config.words,
         engines={e.name: e.version() for e in engines if any(s.voice.engine == e.name for s in speakers)},
@@ -376,30 +320,18 @@ def synthesize_dataset(config: SynthConfig, progress_stream: TextIO | None = Non
         noise_files=tuple(noise_files),
         pronunciations={name: table for name, table in pronunciations.items() if table},
         elapsed_s=time.monotonic() - start)
-    _write_manifest(config, summary, speakers, split_of)
+    manifest.write(config, summary, speakers, split_of)
+    log.remove()
     return summary
 
 
-def _write_manifest(config: SynthConfig, summary: SynthSummary, speakers: Sequence[Speaker],
-                    split_of: dict[str, str]) -> None:
-    manifest = {
-        "config": dataclasses.asdict(config),
-        "engines": summary.engines,
-        "splits": {sp: {"speakers": summary.speakers_per_split[sp], "clips": summary.clips_per_split[sp],
-                        "voice_groups": list(summary.groups_per_split[sp])} for sp in SPLITS},
-        "clips_per_word": summary.clips_per_word,
-        "background_noise": list(summary.noise_files),
-        "pronunciations": summary.pronunciations,
-        "speakers": [{"hash": s.hash, "description": s.description, "engine": s.voice.engine,
-                      "voice": s.voice.name, "group": s.voice.group,
-                      "pitch_semitones": s.pitch_semitones, "rate": s.rate, "split": split_of[s.hash]}
-                     for s in sorted(speakers, key=lambda s: s.hash)],
-    }
-    path = os.path.join(config.output_dir, MANIFEST_NAME)
-    with open(path + ".tmp", "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(path + ".tmp", path)
+def _fingerprint(config: SynthConfig, engines: Sequence[tts.Engine], speakers: Sequence[Speaker]
+                 ) -> dict:
+    """What decides the bytes of a run: a resumed run must match it exactly."""
+    settings = {k: v for k, v in dataclasses.asdict(config).items()
+                if k not in ("output_dir", "num_workers", "overwrite")}
+    return {"config": settings, "engines": {e.name: e.version() for e in engines},
+            "speakers": sorted(s.hash for s in speakers)}
 
 
 def _write_background_noise(config: SynthConfig, engines: dict[str, tts.Engine],
@@ -424,17 +356,23 @@ def _write_background_noise(config: SynthConfig, engines: dict[str, tts.Engine],
 def ensure_default_dataset(output_dir: str, progress_stream: TextIO | None = None) -> str:
     """The default synthetic dataset in ``output_dir``: reused when finished (its manifest exists),
     else generated into ``<output_dir>.partial`` and renamed into place, so a killed generation never
-    leaves a half dataset that looks finished."""
+    leaves a half dataset that looks finished. A killed generation continues where it stopped; one
+    of other settings (another kws version, other engines installed) is discarded and started again."""
     if os.path.isfile(os.path.join(output_dir, MANIFEST_NAME)):
         return output_dir
     if os.path.exists(output_dir) and os.listdir(output_dir):
         raise UserError(f"{output_dir} is not empty and holds no {MANIFEST_NAME}: not a synthetic "
                         "dataset; remove it or pass another --synth_dir")
     partial = output_dir.rstrip(os.sep) + ".partial"
-    shutil.rmtree(partial, ignore_errors=True)
+    if os.path.exists(partial) and not os.path.isfile(os.path.join(partial, journal.JOURNAL_NAME)):
+        shutil.rmtree(partial)  # ours, from a kws that did not resume: nothing to continue
     print(f"generating the synthetic default dataset in {output_dir} (once; a few minutes)",
           flush=True)
-    synthesize_dataset(SynthConfig(output_dir=partial), progress_stream)
+    try:
+        synthesize_dataset(SynthConfig(output_dir=partial), progress_stream)
+    except journal.StaleJournal as e:
+        print(f"starting again: {e}", flush=True)
+        synthesize_dataset(SynthConfig(output_dir=partial, overwrite=True), progress_stream)
     if os.path.isdir(output_dir):
         os.rmdir(output_dir)
     os.replace(partial, output_dir)
