@@ -15,7 +15,7 @@ extras="device,tts"
 [[ "${1:-}" == "--dev" ]] && extras="dev,device,tts"
 
 apt_packages=(python3 python3-venv python3-pip espeak-ng flite festival festvox-kallpc16k
-              festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1)
+              festvox-kdlpc16k festvox-us-slt-hts sox libsndfile1 wamerican-small)
 # In Debian contrib/non-free: RHVoice (kws uses only its LGPL English voices) and SVOX pico.
 nonfree_packages=(rhvoice rhvoice-english libttspico-utils)
 apt_packages+=("${nonfree_packages[@]}")

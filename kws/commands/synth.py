@@ -11,6 +11,7 @@ from __future__ import annotations
 from absl import app
 from absl import flags
 
+from kws.synth import confusables
 from kws.synth import dataset as synth
 from kws.synth import engines
 from kws.synth import kokoro
@@ -61,6 +62,11 @@ _KOKORO_LEXICON = flags.DEFINE_string(
 _BACKGROUND_NOISE_DURATION_MS = flags.DEFINE_integer(
     "background_noise_duration_ms", _DEFAULTS.background_noise_duration_ms,
     "Length of each _background_noise_ file; 0 writes none.", lower_bound=0)
+_CONFUSABLES_PER_WORD = flags.DEFINE_integer(
+    "confusables_per_word", 0,
+    "Also say this many confusable words of each --words entry (real words that sound closest, "
+    "from a pronouncing dictionary: bed -> bad, bet, bid, ...; kws.synth.confusables), as "
+    "negatives; the words added are printed and listed in the manifest.", lower_bound=0)
 _OVERWRITE = flags.DEFINE_bool(
     "overwrite", False, "Replace a previous synthetic dataset in --output_dir.")
 
@@ -75,9 +81,13 @@ def _floats(flag: flags.FlagHolder) -> tuple[float, ...]:
 def main(argv: list[str]) -> None:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    words = tuple(_WORDS.value)
+    if _CONFUSABLES_PER_WORD.value:
+        words = confusables.expand(words, _CONFUSABLES_PER_WORD.value)
+        print(f"confusable negatives: {', '.join(words[len(_WORDS.value):])}", flush=True)
     config = synth.SynthConfig(
         output_dir=_OUTPUT_DIR.value,
-        words=tuple(_WORDS.value),
+        words=words,
         num_speakers=_NUM_SPEAKERS.value,
         clips_per_speaker=_CLIPS_PER_SPEAKER.value,
         seed=_SEED.value,
