@@ -44,6 +44,7 @@ from kws.data import decode
 from kws.data import speech_commands as sc
 from kws.errors import UserError
 from kws.stream_eval import sources
+from kws.synth import confusables
 from kws.synth import dataset as synth
 from kws.synth import engines as tts_engines
 
@@ -64,6 +65,10 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/custom_word", "Where every step 
 _WORDS = flags.DEFINE_list("words", ["bed", "cat", "happy"], "The custom words.")
 _CONFUSABLES = flags.DEFINE_list("confusables", None, "Confusable negatives; default: "
                                  "CONFUSABLES of the words.")
+_CONFUSABLES_PER_WORD = flags.DEFINE_integer(
+    "confusables_per_word", 0, "When > 0 (and no --confusables): this many confusables of each "
+    "word found by kws.synth.confusables (as `kws synth --confusables_per_word`), instead of the "
+    "fixed CONFUSABLES; never a Speech Commands keyword nor an --other_words one.", lower_bound=0)
 _OTHER_WORDS = flags.DEFINE_list("other_words", list(OTHER_WORDS), "Other negative words.")
 _ENGINES = flags.DEFINE_list("engines", [DEFAULT_GROUP], f"Engine groups: '{DEFAULT_GROUP}' (the "
                              "installed default engines, one set) and/or engine names.")
@@ -102,8 +107,14 @@ def _run(command: list[str], log_path: str) -> None:
         raise UserError(f"{command[0]} failed (exit {done.returncode}); see {log_path}")
 
 
-def confusables_of(words: list[str]) -> list[str]:
-    """The CONFUSABLES of ``words`` (``UserError`` for a word without a list)."""
+def confusables_of(words: list[str], per_word: int = 0, others: tuple[str, ...] = OTHER_WORDS
+                   ) -> list[str]:
+    """The CONFUSABLES of ``words`` (``UserError`` for a word without a list), or with ``per_word``
+    > 0 that many of each found in the pronouncing dictionary, leaving out the scored keywords,
+    ``others`` and the words themselves."""
+    if per_word:
+        keep_out = list(words) + list(others) + list(sc.SPEECH_COMMANDS_KEYWORDS)
+        return list(confusables.expand(words, per_word, exclude=keep_out)[len(words):])
     missing = [w for w in words if w not in CONFUSABLES]
     if missing:
         raise UserError(f"no built-in confusable list for {missing} (have: {', '.join(CONFUSABLES)})"
@@ -311,7 +322,9 @@ def main(argv: list[str]) -> int:
     del argv
     words = list(_WORDS.value)
     confusables = (list(_CONFUSABLES.value) if _CONFUSABLES.value is not None
-                   else confusables_of(words))
+                   else confusables_of(words, _CONFUSABLES_PER_WORD.value, tuple(_OTHER_WORDS.value)))
+    if _CONFUSABLES_PER_WORD.value and _CONFUSABLES.value is None:
+        print(f"confusable negatives: {', '.join(confusables)}", flush=True)
     all_words = synth_words(words, confusables, _OTHER_WORDS.value)
     groups = engine_groups(list(_ENGINES.value))
     workdir = _WORKDIR.value
