@@ -19,11 +19,12 @@ PARITY_ATOL = 1e-5
 """Largest |streaming - window| probability allowed (float32 rounding of the same arithmetic)."""
 
 
-def _trained_like(model: keras.Model, dim: int, rng: np.random.Generator) -> keras.Model:
+def _trained_like(model: keras.Model, dim: int, rng: np.random.Generator, frames: int = FRAMES
+                  ) -> keras.Model:
     """Gives the model statistics and weights like a trained one: an adapted feature_norm (mean
     and variance far from 0 and 1), random batch-norm scales and shifts with moving statistics
     of real activations, and a classifier whose outputs are far from one-hot."""
-    data = rng.normal(3.0, 2.0, (64, FRAMES, dim)).astype(np.float32)
+    data = rng.normal(3.0, 2.0, (64, frames, dim)).astype(np.float32)
     model.get_layer("feature_norm").adapt(data)
     for weight in model.weights:
         if weight.path.endswith(("gamma", "beta")):

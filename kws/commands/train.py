@@ -8,6 +8,7 @@ Rerun the same command after a crash to continue. `--flagfile=FILE` reads flags 
 
 from __future__ import annotations
 
+import json
 import os
 
 from absl import flags
@@ -115,6 +116,10 @@ _EQ_TILT_DB_PER_OCTAVE = flags.DEFINE_float("eq_tilt_db_per_octave", 2.0,
 _EQ_PEAK_DB = flags.DEFINE_float("eq_peak_db", 6.0, "Largest EQ peak or dip (+- dB).")
 # Features
 _FEATURE_TYPE = flags.DEFINE_enum("feature_type", "mfcc", list(frontend.FEATURE_TYPES), "Front end.")
+_CLIP_DURATION_MS = flags.DEFINE_integer(
+    "clip_duration_ms", None, "Length of the classified window (a phrase needs its whole length "
+    "inside). Default: the clip length of a `kws synth` dataset (its manifest says it), else 1000.",
+    lower_bound=100)
 _WINDOW_SIZE_MS = flags.DEFINE_float("window_size_ms", 30.0, "STFT window.")
 _WINDOW_STRIDE_MS = flags.DEFINE_float("window_stride_ms", 20.0, "STFT hop.")
 _NUM_MEL_BINS = flags.DEFINE_integer("num_mel_bins", 40, "Mel bands.")
@@ -178,6 +183,23 @@ def _data_dir() -> str:
     return synth.ensure_default_dataset(_SYNTH_DIR.value)
 
 
+def _clip_duration_ms(data_dir: str) -> int:
+    """--clip_duration_ms, else the synthetic dataset's own clip length, else 1000 ms."""
+    if _CLIP_DURATION_MS.value is not None:
+        return _CLIP_DURATION_MS.value
+    manifest = os.path.join(data_dir, synth.MANIFEST_NAME)
+    if not os.path.isfile(manifest):
+        return 1000
+    try:
+        with open(manifest, encoding="utf-8") as f:
+            value = json.load(f)["config"]["clip_duration_ms"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise UserError(f"{manifest} is unreadable ({e}); pass --clip_duration_ms") from e
+    if not isinstance(value, int) or value < 100:
+        raise UserError(f"{manifest} gives clip_duration_ms={value!r}; pass --clip_duration_ms")
+    return value
+
+
 def build_config() -> tc.TrainConfig:
     """The TrainConfig that the flags describe."""
     data = sc.DataConfig(
@@ -196,7 +218,8 @@ def build_config() -> tc.TrainConfig:
             feature_type=_FEATURE_TYPE.value, window_size_ms=_WINDOW_SIZE_MS.value,
             window_stride_ms=_WINDOW_STRIDE_MS.value, num_mel_bins=_NUM_MEL_BINS.value,
             num_mfcc=_NUM_MFCC.value, lower_edge_hz=_LOWER_EDGE_HZ.value,
-            upper_edge_hz=_UPPER_EDGE_HZ.value, sample_rate_hz=data.sample_rate_hz),
+            upper_edge_hz=_UPPER_EDGE_HZ.value, sample_rate_hz=data.sample_rate_hz,
+            clip_duration_ms=_clip_duration_ms(data.data_dir)),
         augment=augment.AugmentConfig(
             time_shift_ms=_TIME_SHIFT_MS.value, background_frequency=_BACKGROUND_FREQUENCY.value,
             background_volume=_BACKGROUND_VOLUME.value, gain_db=_GAIN_DB.value,
