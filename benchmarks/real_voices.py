@@ -317,16 +317,21 @@ def score_kws(name: str, workdir: str, checkpoint: str, export_dir: str | None,
     tests = held_out.splits["test"]
     keras_predicted = np.argmax(body.predict(feats, batch_size=500, verbose=0), -1)
     rows = [_row(f"{name} (Keras float)", tests, real_dir, truth, keras_predicted, None)]
+    norm = tflite.InputNormalization.of(body)
     if export_dir:
         int8 = _read(os.path.join(export_dir, "model_features_int8.tflite"))
+        # an export made before the normalisation moved out of the graph takes raw features
+        norm = tflite.InputNormalization.load(export_dir)
     else:
         run_noise = pl.load_noise(run_index, clip, config.data.sample_rate_hz)
         calibration = clips.calibration_waveforms(run_index, _CALIBRATION_CLIPS.value,
                                                   _CALIBRATION_SEED.value, features,
                                                   config.pipeline, run_noise)
         int8 = tflite.convert_features_int8(
-            tflite.features_model(body), tflite.compute_features_batched(calibration, features))
-    predicted = np.argmax(runner.TfliteClassifier(int8).predict(feats), -1)
+            tflite.features_model(body),
+            norm.apply(tflite.compute_features_batched(calibration, features)))
+    predicted = np.argmax(runner.TfliteClassifier(int8).predict(
+        norm.apply(feats) if norm else feats), -1)
     rows.append(_row(f"{name} (int8, features in)", tests, real_dir, truth, predicted, len(int8)))
     if export_dir:
         waveform_int8 = _read(os.path.join(export_dir, "model_int8.tflite"))

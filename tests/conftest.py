@@ -85,3 +85,22 @@ def unknown_tones_per_epoch(index, resample, epochs=(0, 6)):
     unknown = index.labels.index(sc.UNKNOWN_LABEL)
     return [sorted(peaks[e:e + per_epoch][y[e:e + per_epoch] == unknown])
             for e in range(0, len(y), per_epoch)], x
+
+
+@pytest.fixture(scope="session")
+def demo_export(tmp_path_factory):
+    """The tone demo trained and exported once per session (kws.export.demo): the report, folders,
+    the run's config, labels, Keras body, index and noise."""
+    # pylint: disable=import-outside-toplevel
+    from kws.data import pipeline as pl
+    from kws.data import speech_commands as sc
+    from kws.export import demo
+    from kws.export import exporter
+
+    work = tmp_path_factory.mktemp("demo")
+    result = demo.make_demo_export(str(work), str(work / "export"))
+    config, labels, body = exporter.load_run(str(work / "run"))
+    index = sc.index_dataset(config.data)
+    noise = pl.load_noise(index, config.features.clip_samples, config.data.sample_rate_hz)
+    return {"report": result, "out": work / "export", "run": work / "run", "config": config,
+            "labels": labels, "body": body, "index": index, "noise": noise}

@@ -4,7 +4,6 @@ clips, and a negative control), ops, TFLite Micro, calibration split, the C sour
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
 import sys
@@ -33,17 +32,6 @@ from kws.training import checkpoint as ckpt
 from conftest import REPO_ROOT
 
 pytestmark = pytest.mark.slow  # trains/converts models: left out of the fast Bazel run
-
-
-@pytest.fixture(scope="module")
-def demo_export(tmp_path_factory):
-    work = tmp_path_factory.mktemp("demo")
-    result = demo.make_demo_export(str(work), str(work / "export"))
-    config, labels, body = exporter.load_run(str(work / "run"))
-    index = sc.index_dataset(config.data)
-    noise = pl.load_noise(index, config.features.clip_samples, config.data.sample_rate_hz)
-    return {"report": result, "out": work / "export", "run": work / "run", "config": config,
-            "labels": labels, "body": body, "index": index, "noise": noise}
 
 
 def _read(path) -> bytes:
@@ -182,10 +170,11 @@ def test_models_use_builtin_ops_and_the_features_model_runs_on_tflite_micro(demo
     assert lite.input["dtype"] == np.int8 and lite.output["dtype"] == np.int8
     features, _ = next(iter(pl.make_dataset(d["index"], "test", d["config"].features,
                                             d["config"].pipeline, noise=d["noise"])))
+    features = tflite.InputNormalization.load(str(d["out"])).apply(features.numpy())
     scale, zero_point = lite.input["quantization"]
-    q = runner.quantize(features.numpy(), scale, zero_point)
+    q = runner.quantize(features, scale, zero_point)
     micro = measure.tflm_run(model, list(q)).astype(np.float64)
-    lite_probs = lite.predict(features.numpy())
+    lite_probs = lite.predict(features)
     micro_probs = (micro - lite.output["quantization"][1]) * lite.output["quantization"][0]
     assert np.mean(np.argmax(micro_probs, -1) == np.argmax(lite_probs, -1)) >= 0.98
     assert np.abs(micro_probs - lite_probs).max() <= 4 / 256  # a few int8 levels of rounding
@@ -314,57 +303,6 @@ def test_calibration_draws_from_the_training_split_only(demo_export):
     assert demo_export["report"]["calibration"]["split"] == "train"
 
 
-_MAIN_CC = r'''
-#include <cstdint>
-#include <cstdio>
-#include <cstring>
-#include "model_data.h"
-#include "model_settings.h"
-int main() {
-  std::printf("len %u\n", g_kws_model_data_len);
-  std::printf("aligned %d\n", int(reinterpret_cast<std::uintptr_t>(g_kws_model_data) % 16 == 0));
-  std::printf("magic %d\n", int(std::memcmp(g_kws_model_data + 4, "TFL3", 4) == 0));
-  std::printf("features %d %d %d %d\n", kFeatureFrames, kFeatureDim, kFeatureElementCount,
-              kClipSamples);
-  std::printf("quant %.9g %d %.9g %d\n", kInputScale, kInputZeroPoint, kOutputScale,
-              kOutputZeroPoint);
-  std::printf("arena %d\n", kTensorArenaSize);
-  for (int i = 0; i < kCategoryCount; ++i) std::printf("label %s\n", kCategoryLabels[i]);
-  return 0;
-}
-'''
-
-
-def test_c_sources_hold_the_model_and_its_settings(demo_export, tmp_path):
-    out = demo_export["out"]
-    model = _read(out / dm.FEATURES_INT8_MODEL)
-    source = (out / c_array.MODEL_DATA_CC).read_text()
-    parsed = bytes(int(h, 16) for h in re.findall(r"0x([0-9a-f]{2})", source))
-    assert parsed == model and f"g_kws_model_data_len = {len(model)};" in source
-    assert "alignas(16) const unsigned char g_kws_model_data[]" in source
-    assert shutil.which("g++"), "the C sources test needs g++ (apt-get install g++)"
-    (tmp_path / "main.cc").write_text(_MAIN_CC)
-    binary = tmp_path / "check"
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(out),
-                    str(tmp_path / "main.cc"), str(out / c_array.MODEL_DATA_CC), "-o", str(binary)],
-                   check=True)
-    lines = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout
-    lite = runner.TfliteClassifier(model)
-    info = dict(line.split(" ", 1) for line in lines.splitlines() if not line.startswith("label"))
-    assert info["len"] == str(len(model)) and info["aligned"] == "1" and info["magic"] == "1"
-    assert info["features"] == "49 10 490 16000"
-    scale, zp, out_scale, out_zp = info["quant"].split()
-    assert float(scale) == pytest.approx(lite.input["quantization"][0], rel=1e-6)
-    assert int(zp) == lite.input["quantization"][1] and int(out_zp) == -128
-    assert float(out_scale) == pytest.approx(1 / 256)
-    micro = demo_export["report"]["models"]["features_int8"]
-    assert int(info["arena"]) == micro["tflm_arena_bytes"]
-    labels = [line.split(" ", 1)[1] for line in lines.splitlines() if line.startswith("label")]
-    assert tuple(labels) == demo_export["labels"] == dm.read_labels(str(out))
-    assert json.loads((out / dm.FRONTEND_FILE).read_text()) == demo_export["report"]["frontend"]
-    assert c_array.c_string('a"b\\c') == '"a\\"b\\\\c"'
-
-
 def test_export_refuses_unusable_workdirs(demo_export, tmp_path):
     with pytest.raises(exporter.ExportError, match="no config.json"):
         exporter.load_run(str(tmp_path))
@@ -405,7 +343,8 @@ def test_export_command(demo_export, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted([
         dm.FLOAT_MODEL, dm.INT8_MODEL, dm.FEATURES_INT8_MODEL, dm.LABELS_FILE, dm.FRONTEND_FILE,
         c_array.MODEL_DATA_CC, c_array.MODEL_DATA_H, c_array.MODEL_SETTINGS_H,
-        exporter.REPORT_FILE, *streaming.STREAM_FILES.values(), dm.STREAMING_FILE])
+        exporter.REPORT_FILE, tflite.FEATURES_INPUT_FILE, *streaming.STREAM_FILES.values(),
+        dm.STREAMING_FILE])
     assert "streaming gates on test: float_parity_max_abs" in done.stdout
     done = subprocess.run(command[:3] + [f"--workdir={tmp_path / 'nothing'}",
                                          f"--output_dir={out}"],

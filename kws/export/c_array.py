@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Sequence
+
+import numpy as np
 
 from kws import frontend
 
@@ -64,10 +67,17 @@ def model_data_sources(model: bytes, source_note: str) -> dict[str, str]:
     return {MODEL_DATA_H: header, MODEL_DATA_CC: source}
 
 
+def _floats(values) -> str:
+    """C float literals of the float32 values."""
+    return ", ".join(f"{float(np.float32(v))!r}f" for v in values)
+
+
 def model_settings_header(config: frontend.FrontendConfig, labels: tuple[str, ...],
                           input_q: Quantization, output_q: Quantization, arena_bytes: int,
+                          feature_mean: Sequence[float], feature_std: Sequence[float],
                           source_note: str) -> str:
-    """model_settings.h: everything the device code needs besides the model bytes."""
+    """model_settings.h: everything the device code needs besides the model bytes.
+    ``feature_mean`` / ``feature_std``: the per-dimension normalisation the model input expects."""
     guard = "KWS_MODEL_SETTINGS_H_"
     frames, dim = config.feature_shape
     rows = [
@@ -94,8 +104,10 @@ def model_settings_header(config: frontend.FrontendConfig, labels: tuple[str, ..
         f"constexpr int kFeatureFrames = {frames};",
         f"constexpr int kFeatureDim = {dim};",
         f"constexpr int kFeatureElementCount = {frames * dim};", "",
-        "// Model input [1, kFeatureFrames, kFeatureDim] int8: q = round(x / kInputScale) + "
-        "kInputZeroPoint.",
+        "// Model input [1, kFeatureFrames, kFeatureDim] int8, feature x of dimension d normalised:",
+        "// q = round((x - kFeatureMean[d]) * kFeatureInvStd[d] / kInputScale) + kInputZeroPoint.",
+        f"constexpr float kFeatureMean[kFeatureDim] = {{{_floats(feature_mean)}}};",
+        f"constexpr float kFeatureInvStd[kFeatureDim] = {{{_floats(1.0 / np.asarray(feature_std, np.float64))}}};",
         f"constexpr float kInputScale = {float(input_q.scale)!r}f;",
         f"constexpr int kInputZeroPoint = {int(input_q.zero_point)};",
         "// Model output [1, kCategoryCount] int8 probabilities: p = (q - kOutputZeroPoint) * "
@@ -115,11 +127,12 @@ def model_settings_header(config: frontend.FrontendConfig, labels: tuple[str, ..
 
 def write_sources(folder: str, model: bytes, config: frontend.FrontendConfig,
                   labels: tuple[str, ...], input_q: Quantization, output_q: Quantization,
-                  arena_bytes: int, source_note: str) -> list[str]:
-    """Writes model_data.h/.cc and model_settings.h into ``folder``; returns their paths."""
+                  arena_bytes: int, norm, source_note: str) -> list[str]:
+    """Writes model_data.h/.cc and model_settings.h into ``folder``; returns their paths.
+    ``norm``: the model input's tflite.InputNormalization (its mean and std)."""
     files = model_data_sources(model, source_note)
     files[MODEL_SETTINGS_H] = model_settings_header(config, labels, input_q, output_q, arena_bytes,
-                                                    source_note)
+                                                    norm.mean, norm.std, source_note)
     paths = []
     for name, text in files.items():
         path = os.path.join(folder, name)

@@ -6,6 +6,7 @@ The output folder holds
                                  probabilities out (float32 [1, labels]); all float
     model_int8.tflite            the same interface; front end float inside, network int8
     model_features_int8.tflite   int8 features [1, frames, dim] in, int8 probabilities out; TFLM ops
+    features_input.json          the features models' input: (features - mean) / std per dimension
     model_data.cc/.h, model_settings.h   the features model as a C array + parameters, for an MCU
     stream_float.tflite, stream_int8.tflite, stream_features_int8.tflite, streaming.json
                                  streamable runs only: stateful streaming models, one hop of
@@ -120,14 +121,14 @@ def _model_info(name: str, model: bytes, latency_runs: int) -> dict:
             "latency_us": measure.litert_latency_us(model, runs=latency_runs)}
 
 
-def _check_micro(model: bytes, index, config, noise) -> dict:
+def _check_micro(model: bytes, index, config, noise, norm: tflite.InputNormalization) -> dict:
     """Runs the features model in TFLite Micro on test features; compares with LiteRT."""
     features = []
     for x, _ in pl.make_dataset(index, "test", config.features, config.pipeline, noise=noise):
         features.extend(x.numpy())
         if len(features) >= _TFLM_CHECK_CLIPS:
             break
-    features = np.stack(features[:_TFLM_CHECK_CLIPS])
+    features = norm.apply(np.stack(features[:_TFLM_CHECK_CLIPS]))
     lite = runner.TfliteClassifier(model)
     scale, zero_point = lite.input["quantization"]
     quantized = runner.quantize(features, scale, zero_point)
@@ -184,7 +185,8 @@ def export(config: ExportConfig, log=print) -> dict:
                                               config.calibration_seed, features,
                                               train_config.pipeline, noise)
     wave_model = tflite.waveform_model(body, features)
-    calibration_features = tflite.compute_features_batched(calibration, features)
+    norm = tflite.InputNormalization.of(body)
+    calibration_features = norm.apply(tflite.compute_features_batched(calibration, features))
     models = {"float": tflite.convert_float(wave_model),
               "int8": tflite.convert_waveform_int8(wave_model, calibration),
               "features_int8": tflite.convert_features_int8(tflite.features_model(body),
@@ -195,17 +197,18 @@ def export(config: ExportConfig, log=print) -> dict:
         _write(config.output_dir, files[key], model)
     _write(config.output_dir, device_model.LABELS_FILE, "\n".join(labels) + "\n")
     _write(config.output_dir, device_model.FRONTEND_FILE, features.to_json() + "\n")
+    _write(config.output_dir, tflite.FEATURES_INPUT_FILE, norm.to_json() + "\n")
 
     log("measuring latency and the TFLite Micro arena")
     info = {key: _model_info(files[key], model, config.latency_runs)
             for key, model in models.items()}
     micro = info["features_int8"]
-    micro.update(_check_micro(models["features_int8"], index, train_config, noise))
+    micro.update(_check_micro(models["features_int8"], index, train_config, noise, norm))
     quantization = [c_array.Quantization(scale=micro[side]["quantization"][0],
                                          zero_point=micro[side]["quantization"][1])
                     for side in ("input", "output")]
     c_array.write_sources(config.output_dir, models["features_int8"], features, labels,
-                          *quantization, micro["tflm_arena_bytes"],
+                          *quantization, micro["tflm_arena_bytes"], norm,
                           f"{os.path.abspath(config.workdir)} ({config.checkpoint})")
 
     log("scoring Keras, float and int8 models")
@@ -231,6 +234,8 @@ def export(config: ExportConfig, log=print) -> dict:
         "labels": list(labels), "frontend": dataclasses.asdict(features),
         "waveform_input": {"dtype": "float32", "shape": [1, features.clip_samples],
                            "range": "[-1, 1] (16-bit PCM / 32768)"},
+        "features_input": {"normalization": "(features - mean) / std", "mean": list(norm.mean),
+                           "std": list(norm.std)},
         "calibration": {"split": "train", "clips": int(len(calibration)),
                         "seed": config.calibration_seed},
         "latency": {"runtime": "LiteRT (ai-edge-litert), default XNNPACK delegate", "threads": 1,

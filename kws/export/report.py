@@ -14,6 +14,7 @@ from kws.data import pipeline as pl
 from kws.export import clips
 from kws.export import runner
 from kws.export import streaming
+from kws.export import tflite
 from kws.training import evaluate
 
 FEATURE_PARITY_ATOL = 2e-3
@@ -35,6 +36,7 @@ def evaluate_split(index, split, config, noise, body, models: dict[str, bytes]) 
     waveform_runners = {name: runner.TfliteClassifier(m, keep_features=True)
                         for name, m in models.items() if name != "features_int8"}
     features_runner = runner.TfliteClassifier(models["features_int8"])
+    norm = tflite.InputNormalization.of(body)
     dataset = pl.make_dataset(index, split, config.features, config.pipeline, noise=noise)
     waves = clips.waveform_batches(index, split, config.features, config.pipeline, noise)
     labels, predictions = [], {name: [] for name in ["keras", *models]}
@@ -47,7 +49,7 @@ def evaluate_split(index, split, config, noise, body, models: dict[str, bytes]) 
             raise RuntimeError("waveform batches and tf.data batches are out of step")
         labels.append(y)
         predictions["keras"].append(np.argmax(body(features, training=False).numpy(), -1))
-        predictions["features_int8"].append(np.argmax(features_runner.predict(features), -1))
+        predictions["features_int8"].append(np.argmax(features_runner.predict(norm.apply(features)), -1))
         for name, model in waveform_runners.items():
             scores, in_graph = model.predict_with_features(waveforms)
             predictions[name].append(np.argmax(scores, -1))

@@ -12,7 +12,8 @@ kws.frontend.compute_features. So the waveform-in streaming model is
 * stream_int8: the network int8; the front end, its audio state and feature_norm float (as in the
   window int8 model). Its activation ranges are calibrated on the inputs *and states* the float
   streaming model sees when it streams training clips (never test clips).
-* stream_features_int8: the network alone (features in, int8 in and out), for TFLite Micro.
+* stream_features_int8: the network alone (features in, int8 in and out), for TFLite Micro; like
+  model_features_int8 it takes features normalised per dimension (tflite.InputNormalization).
 
 All three are built from the streaming network with its SubSpectralNorms folded (kws.models.fold):
 the affine is per frame, so it folds in the streaming form exactly as in the window form.
@@ -155,13 +156,14 @@ def convert_stream_int8(model: keras.Model, samples: list[dict[str, np.ndarray]]
         return debugger.get_nondebug_quantized_model()
 
 
-def features_calibration(network: keras.Model, samples: list[dict[str, np.ndarray]],
-                         config: frontend.FrontendConfig) -> list[dict[str, np.ndarray]]:
-    """The features-in network's inputs for the same calls: features computed from the audio."""
+def features_calibration(samples: list[dict[str, np.ndarray]], config: frontend.FrontendConfig,
+                         norm: tflite.InputNormalization) -> list[dict[str, np.ndarray]]:
+    """The features-in network's inputs for the same calls: features computed from the audio,
+    normalised by ``norm``."""
     out = []
     for sample in samples:
         audio = np.concatenate([sample[AUDIO_STATE], sample[AUDIO_INPUT]], axis=1)
-        features = frontend.compute_features(audio, config).numpy()
+        features = norm.apply(frontend.compute_features(audio, config).numpy())
         out.append({"features": features,
                     **{k: v for k, v in sample.items() if k not in (AUDIO_INPUT, AUDIO_STATE)}})
     return out
@@ -214,12 +216,15 @@ def export_streaming(body: keras.Model, train_config, calibration: np.ndarray, t
       The report's "streaming" section.
     """
     features = train_config.features
-    model, network, spec = waveform_stream_model(body, train_config.model, features)
+    model, _, spec = waveform_stream_model(body, train_config.model, features)
     models = {"stream_float": tflite.convert_float(model)}
     samples = calibration_inputs(models["stream_float"], spec, calibration)
     models["stream_int8"] = convert_stream_int8(model, samples, spec)
+    # The TFLite Micro network takes normalised features, as model_features_int8 does.
+    _, network, _ = waveform_stream_model(tflite.without_input_normalization(body),
+                                          train_config.model, features)
     models["stream_features_int8"] = convert_stream_features_int8(
-        network, features_calibration(network, samples, features))
+        network, features_calibration(samples, features, tflite.InputNormalization.of(body)))
     for key, data in models.items():
         write(STREAM_FILES[key], data)
     write(device_model.STREAMING_FILE, spec.to_json() + "\n")

@@ -12,7 +12,12 @@ probabilities [1, num_labels] out.
   keeps them float and puts one QUANTIZE after them and one DEQUANTIZE after the softmax.
 
 The features-in model (for TFLite Micro) is the trained network alone, fully int8 with int8 input
-and output, builtin int8 ops only. Every conversion uses TFLiteConverter.from_keras_model (its
+and output, builtin int8 ops only. It takes *normalised* features: its feature_norm layer (a mean and
+a standard deviation per feature dimension) moves out of the graph, in front of the int8 input
+(``InputNormalization``, written to features_input.json and model_settings.h). Inside the graph the
+raw features would share one int8 scale, set by the widest dimension (MFCC c0 spans ~150 units, c9
+~12: the higher coefficients got a few levels each, and input rounding alone changed 2-3 % of the
+answers); normalised, every dimension gets the same resolution. Every conversion uses TFLiteConverter.from_keras_model (its
 from_concrete_functions path is broken on this TensorFlow).
 
 Both export graphs are built from the network with its SubSpectralNorm layers folded
@@ -23,7 +28,10 @@ and per-tensor quantization parameters that each norm otherwise leaves in the .t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
+import json
+import os
 import re
 import warnings
 from collections.abc import Iterable
@@ -74,9 +82,66 @@ def waveform_model(body: keras.Model, config: frontend.FrontendConfig) -> keras.
     return keras.Model(waveform, body(features), name="waveform_" + body.name)
 
 
+FEATURES_INPUT_FILE = "features_input.json"
+"""Beside model_features_int8.tflite: the normalisation its input expects (absent in exports made
+before it moved out of the graph: those take raw features)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputNormalization:
+    """Per feature dimension: the features-in models take ``(features - mean) / std``."""
+
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def apply(self, features: np.ndarray) -> np.ndarray:
+        """float32 normalised features, [..., dim]."""
+        return ((np.asarray(features, np.float32) - np.float32(self.mean))
+                / np.float32(self.std)).astype(np.float32)
+
+    def to_json(self) -> str:
+        return json.dumps({"input": "(features - mean) / std, per feature dimension, then the "
+                                    "model's int8 input quantization",
+                           "mean": list(self.mean), "std": list(self.std)}, indent=1)
+
+    @classmethod
+    def of(cls, body: keras.Model) -> "InputNormalization":
+        """The statistics of ``body``'s feature_norm layer (as the layer computes them)."""
+        layer = body.get_layer(FEATURE_NORM_LAYER)
+        mean = np.asarray(keras.ops.convert_to_numpy(layer.mean), np.float64).reshape(-1)
+        variance = np.asarray(keras.ops.convert_to_numpy(layer.variance), np.float64).reshape(-1)
+        std = np.maximum(np.sqrt(variance), keras.backend.epsilon())
+        return cls(mean=tuple(float(m) for m in mean), std=tuple(float(x) for x in std))
+
+    @classmethod
+    def load(cls, export_dir: str) -> "InputNormalization | None":
+        """The normalisation of an export folder's features-in models; None for an older export
+        whose models take raw features."""
+        path = os.path.join(export_dir, FEATURES_INPUT_FILE)
+        if not os.path.isfile(path):
+            return None
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        if len(data.get("mean", ())) != len(data.get("std", ())) or min(data["std"], default=0) <= 0:
+            raise ValueError(f"{path}: mean and std must be equally long, std > 0")
+        return cls(mean=tuple(data["mean"]), std=tuple(data["std"]))
+
+
+def without_input_normalization(body: keras.Model) -> keras.Model:
+    """A copy of ``body`` whose feature_norm is the identity: it takes normalised features."""
+    copy = keras.models.clone_model(body)
+    copy.set_weights(body.get_weights())
+    layer = copy.get_layer(FEATURE_NORM_LAYER)
+    mean, variance, *rest = layer.get_weights()  # adapt_mean, adapt_variance, count
+    layer.set_weights([np.zeros_like(mean), np.ones_like(variance), *rest])
+    layer.finalize_state()  # recomputes the mean and variance the layer divides by
+    return copy
+
+
 def features_model(body: keras.Model) -> keras.Model:
-    """``body`` (SubSpectralNorms folded) with a fixed batch of 1."""
-    body = fold.fold_sub_spectral_norms(body)
+    """``body`` (SubSpectralNorms folded) with a fixed batch of 1, taking features normalised by
+    ``InputNormalization.of(body)``."""
+    body = without_input_normalization(fold.fold_sub_spectral_norms(body))
     features = keras.Input(shape=body.input_shape[1:], batch_size=1, name="features")
     return keras.Model(features, body(features), name="features_" + body.name)
 
@@ -160,7 +225,8 @@ def convert_features_int8(model: keras.Model, calibration_features: np.ndarray) 
 
     Args:
       model: a features_model().
-      calibration_features: float32 [n, frames, dim] features of training clips.
+      calibration_features: float32 [n, frames, dim] normalised features of training clips
+        (``InputNormalization.apply``).
     """
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
