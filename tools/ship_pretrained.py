@@ -35,8 +35,9 @@ _STREAMING = flags.DEFINE_string("streaming", None, "streaming_eval.py results.j
                                  required=True)
 
 FILES = ("labels.txt", "frontend.json", "model_int8.tflite", "model_features_int8.tflite",
-         "stream_int8.tflite", "streaming.json")
-"""What kws-infer needs (int8 and stream_int8 variants) plus the TFLite Micro model."""
+         "features_input.json", "stream_int8.tflite", "streaming.json")
+"""What kws-infer needs (int8 and stream_int8 variants) plus the TFLite Micro model and the
+normalisation its input expects."""
 
 
 def _load(path: str) -> dict | list:
