@@ -36,6 +36,7 @@ from kws import quiet
 
 quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
 
+import hashlib
 import json
 import os
 import subprocess
@@ -248,9 +249,28 @@ def table(results: dict[str, list[dict]], budgets: list[float]) -> str:
     return "\n".join(lines)
 
 
+def _changed(flag, name: str) -> str:
+    """``_<name><value>`` when ``flag`` is not at its default (so a cache name follows it)."""
+    value = flag.value
+    if value == flag.default:
+        return ""
+    return f"_{name}" + (f"{value:g}" if isinstance(value, float) else
+                         hashlib.sha1(repr(value).encode()).hexdigest()[:8])
+
+
+def _stream_name() -> str:
+    return (f"{_STREAM_MINUTES.value:g}m_s{_STREAM_SEED.value}" + _changed(_MEAN_GAP_S, "gap")
+            + _changed(_NOISE_DIRS, "noise"))
+
+
+def _scan_name() -> str:
+    return (f"{_stream_name()}_lead{_LEAD_MS.value:g}" + _changed(cw._HOP_MS, "hop")
+            + _changed(cw._PAD_MS, "pad") + _changed(_MIN_CLIP_MS, "min"))
+
+
 def _stream(clips: dict[str, list[str]], workdir: str) -> rec.Recording:
     out = os.path.join(workdir, "stream")
-    stem = os.path.join(out, f"negatives_{_STREAM_MINUTES.value:g}m_s{_STREAM_SEED.value}")
+    stem = os.path.join(out, f"negatives_{_stream_name()}")
     if os.path.isfile(stem + ".npy"):
         samples = np.load(stem + ".npy")
         return rec.Recording(samples=samples, sample_rate_hz=SAMPLE_RATE_HZ, events=())
@@ -322,7 +342,7 @@ def main(argv: list[str]) -> int:
     positives, skipped = _positives(clips, words)
     budgets = [float(b) for b in _BUDGETS.value]
     windows = [float(w) for w in _AVERAGE_WINDOWS_MS.value]
-    tag = f"{_STREAM_MINUTES.value:g}m_s{_STREAM_SEED.value}_lead{_LEAD_MS.value:g}"
+    tag = _scan_name()
     source = sources.DeviceSource(export_dir, "int8", cw._HOP_MS.value)
     kws_scans = scan(source, recording.samples, positives,
                      os.path.join(run_dir, f"wake_scan_{tag}.npz"))
