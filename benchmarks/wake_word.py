@@ -311,6 +311,17 @@ def install_peer(oww_dir: str) -> str:
     return models
 
 
+def _positive_floats(flag) -> list[float]:
+    try:
+        values = [float(v) for v in flag.value]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise UserError(f"--{flag.name}={','.join(flag.value)}: give numbers > 0, e.g. "
+                        f"{','.join(flag.default)}")
+    return values
+
+
 def _run_name() -> str:
     """The training run's name, as custom_word.main names it."""
     name = "+".join(cw.engine_groups(list(cw._ENGINES.value)))
@@ -327,6 +338,7 @@ def main(argv: list[str]) -> int:
     import oww_peer  # pylint: disable=import-outside-toplevel  (beside this script)
 
     words, workdir = list(cw._WORDS.value), cw._WORKDIR.value
+    budgets, windows = _positive_floats(_BUDGETS), _positive_floats(_AVERAGE_WINDOWS_MS)
     confusables = wake_confusables(words, cw._CONFUSABLES.value, cw._CONFUSABLES_PER_WORD.value,
                                    tuple(cw._OTHER_WORDS.value))
     all_words = cw.synth_words(words, confusables, cw._OTHER_WORDS.value)
@@ -340,8 +352,6 @@ def main(argv: list[str]) -> int:
     recording = _stream(clips, workdir)
     hours = recording.duration_s / 3600.0
     positives, skipped = _positives(clips, words)
-    budgets = [float(b) for b in _BUDGETS.value]
-    windows = [float(w) for w in _AVERAGE_WINDOWS_MS.value]
     tag = _scan_name()
     source = sources.DeviceSource(export_dir, "int8", cw._HOP_MS.value)
     kws_scans = scan(source, recording.samples, positives,
@@ -371,7 +381,16 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+def _main_or_error(argv: list[str]) -> int:
+    """main, a UserError ending it with its one-line message and exit code 1."""
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"wake_word.py: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
 if __name__ == "__main__":
     for _name, _value in _DEFAULTS.items():
         flags.FLAGS.set_default(_name, _value)
-    app.run(main)
+    app.run(_main_or_error)
