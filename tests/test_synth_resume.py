@@ -37,6 +37,31 @@ def journal_lines(out) -> list[dict]:
         return [json.loads(line) for line in f.read().splitlines()]
 
 
+def interrupt_after(monkeypatch, n: int) -> list[str]:
+    """Makes the next synthesis stop with KeyboardInterrupt (what Ctrl-C raises) once ``n``
+    speakers are done; returns the hashes of those it synthesized."""
+    real_task = synth._speaker_task
+    calls = []
+
+    def task(engine, speaker, config):
+        if len(calls) == n:
+            raise KeyboardInterrupt
+        calls.append(speaker.hash)
+        return real_task(engine, speaker, config)
+
+    monkeypatch.setattr(synth, "_speaker_task", task)
+    return calls
+
+
+def count_calls(monkeypatch) -> list[str]:
+    """From now on, the hashes of the speakers synthesized (in full)."""
+    real_task = synth._speaker_task
+    calls = []
+    monkeypatch.setattr(synth, "_speaker_task",
+                        lambda e, s, c: calls.append(s.hash) or real_task(e, s, c))
+    return calls
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, espeak):  # noqa: F811
     out = tmp_path_factory.mktemp("whole") / "data"
@@ -46,25 +71,15 @@ def reference(tmp_path_factory, espeak):  # noqa: F811
 
 def test_interrupted_run_redoes_only_unfinished_speakers(tmp_path, monkeypatch, reference):
     out = tmp_path / "data"
-    real_task = synth._speaker_task
-    calls = []
-
-    def dies_after_five(engine, speaker, config):
-        if len(calls) == 5:
-            raise KeyboardInterrupt  # what Ctrl-C raises in the middle of the run
-        calls.append(speaker.hash)
-        return real_task(engine, speaker, config)
-
-    monkeypatch.setattr(synth, "_speaker_task", dies_after_five)
+    calls = interrupt_after(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
         synth.synthesize_dataset(config_for(out))
     assert not os.path.exists(out / synth.MANIFEST_NAME)
     lines = journal_lines(out)
     assert [line["speaker"] for line in lines[1:]] == calls  # one worker: in order, all recorded
 
-    resumed = []
-    monkeypatch.setattr(synth, "_speaker_task",
-                        lambda e, s, c: resumed.append(s.hash) or real_task(e, s, c))
+    monkeypatch.undo()
+    resumed = count_calls(monkeypatch)
     summary = synth.synthesize_dataset(config_for(out))
     assert not set(resumed) & set(calls) and len(resumed) == 12 - 5
     assert summary.num_speakers == 12
@@ -111,19 +126,10 @@ def test_killed_process_resumes_to_the_same_bytes(tmp_path, reference):
 
 def test_other_settings_are_an_error_and_overwrite_starts_again(tmp_path, monkeypatch, espeak):  # noqa: F811
     out = tmp_path / "data"
-    real_task = synth._speaker_task
-    count = []
-
-    def dies_after_two(engine, speaker, config):
-        if len(count) == 2:
-            raise KeyboardInterrupt
-        count.append(1)
-        return real_task(engine, speaker, config)
-
-    monkeypatch.setattr(synth, "_speaker_task", dies_after_two)
+    interrupt_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         synth.synthesize_dataset(config_for(out))
-    monkeypatch.setattr(synth, "_speaker_task", real_task)
+    monkeypatch.undo()
     with pytest.raises(journal.StaleJournal, match=r"unfinished synthesis of other settings \(config, "
                                                    r"speakers differ\)"):
         synth.synthesize_dataset(config_for(out, seed=4))
@@ -150,22 +156,12 @@ def test_journal_cut_short_by_a_kill_and_damaged_journals(tmp_path):
 
 def test_a_recorded_speaker_whose_files_vanished_is_redone(tmp_path, monkeypatch, reference):
     out = tmp_path / "data"
-    real_task = synth._speaker_task
-    calls = []
-
-    def dies_after_four(engine, speaker, config):
-        if len(calls) == 4:
-            raise KeyboardInterrupt
-        calls.append(speaker.hash)
-        return real_task(engine, speaker, config)
-
-    monkeypatch.setattr(synth, "_speaker_task", dies_after_four)
+    calls = interrupt_after(monkeypatch, 4)
     with pytest.raises(KeyboardInterrupt):
         synth.synthesize_dataset(config_for(out))
     os.remove(out / journal_lines(out)[1]["paths"][0])
-    redone = []
-    monkeypatch.setattr(synth, "_speaker_task",
-                        lambda e, s, c: redone.append(s.hash) or real_task(e, s, c))
+    monkeypatch.undo()
+    redone = count_calls(monkeypatch)
     synth.synthesize_dataset(dataclasses.replace(config_for(out), num_workers=2))
     assert calls[0] in redone and len(redone) == 12 - 3
     assert tree_digest(out) == reference
