@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -104,3 +106,46 @@ def demo_export(tmp_path_factory):
     noise = pl.load_noise(index, config.features.clip_samples, config.data.sample_rate_hz)
     return {"report": result, "out": work / "export", "run": work / "run", "config": config,
             "labels": labels, "body": body, "index": index, "noise": noise}
+
+
+@pytest.fixture(scope="session")
+def espeak():
+    """Fails (not skips) where espeak-ng is missing: the synthesis tests need it."""
+    if shutil.which("espeak-ng") is None:
+        pytest.fail("espeak-ng is not installed: apt-get install espeak-ng (the synth tests need it)")
+
+
+def tree_digest(out) -> dict[str, str]:
+    """sha1 of every file of a synthetic dataset but the manifest (which records output_dir)."""
+    from kws.synth import dataset as synth  # pylint: disable=import-outside-toplevel
+
+    digests = {}
+    for root, _, files in os.walk(out):
+        for name in files:
+            path = os.path.join(root, name)
+            if name != synth.MANIFEST_NAME:
+                with open(path, "rb") as f:
+                    digests[os.path.relpath(path, out)] = hashlib.sha1(f.read()).hexdigest()
+    return digests
+
+
+STREAM_PARITY_ATOL = 1e-5
+"""Largest |streaming - window| probability allowed (float32 rounding of the same arithmetic)."""
+
+
+def trained_like(model, dim: int, rng: np.random.Generator, frames: int = 49):
+    """Gives a Keras model statistics and weights like a trained one: an adapted feature_norm (mean
+    and variance far from 0 and 1), random batch-norm scales and shifts with moving statistics
+    of real activations, and a classifier whose outputs are far from one-hot."""
+    data = rng.normal(3.0, 2.0, (64, frames, dim)).astype(np.float32)
+    model.get_layer("feature_norm").adapt(data)
+    for weight in model.weights:
+        if weight.path.endswith(("gamma", "beta")):
+            low, high = (0.5, 1.5) if weight.path.endswith("gamma") else (-0.2, 0.2)
+            weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
+    for _ in range(25):  # momentum 0.9: the moving statistics settle on these activations
+        model(data, training=True)
+    kernel, bias = model.get_layer("classifier").get_weights()
+    model.get_layer("classifier").set_weights(
+        [rng.normal(0, 3.0 / np.sqrt(kernel.shape[0]), kernel.shape).astype(np.float32), bias])
+    return model

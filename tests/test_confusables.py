@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import sys
 import pytest
 
 from kws.synth import confusables
+from kws.synth import dataset as synth
 
 
 def test_edit_distance_by_hand():
@@ -79,3 +81,5 @@ def test_cli_adds_the_confusable_folders(tmp_path):
     added = confusables.confusable_words("cat", 3, exclude=("cat",))
     assert f"confusable negatives: {', '.join(added)}" in done.stdout
     assert sorted(d for d in os.listdir(out) if os.path.isdir(out / d)) == sorted(["cat"] + added)
+    manifest = json.loads((out / synth.MANIFEST_NAME).read_text())
+    assert manifest["config"]["words"] == ["cat"] + added

@@ -5,7 +5,6 @@ frame completes a window, its output must equal the window model run on that win
 ``frames`` frames), computed here by slicing the sequence and calling the window model directly.
 """
 
-import keras
 import numpy as np
 import pytest
 
@@ -14,28 +13,10 @@ from kws.models import STREAM_FRAMES, ModelConfig, build_model
 from kws.models import streaming
 from kws.models.config import STREAMABLE_FAMILIES
 
+from conftest import STREAM_PARITY_ATOL, trained_like
+
 FRAMES = 49
-PARITY_ATOL = 1e-5
-"""Largest |streaming - window| probability allowed (float32 rounding of the same arithmetic)."""
-
-
-def _trained_like(model: keras.Model, dim: int, rng: np.random.Generator, frames: int = FRAMES
-                  ) -> keras.Model:
-    """Gives the model statistics and weights like a trained one: an adapted feature_norm (mean
-    and variance far from 0 and 1), random batch-norm scales and shifts with moving statistics
-    of real activations, and a classifier whose outputs are far from one-hot."""
-    data = rng.normal(3.0, 2.0, (64, frames, dim)).astype(np.float32)
-    model.get_layer("feature_norm").adapt(data)
-    for weight in model.weights:
-        if weight.path.endswith(("gamma", "beta")):
-            low, high = (0.5, 1.5) if weight.path.endswith("gamma") else (-0.2, 0.2)
-            weight.assign(rng.uniform(low, high, weight.shape).astype(np.float32))
-    for _ in range(25):  # momentum 0.9: the moving statistics settle on these activations
-        model(data, training=True)
-    kernel, bias = model.get_layer("classifier").get_weights()
-    model.get_layer("classifier").set_weights(
-        [rng.normal(0, 3.0 / np.sqrt(kernel.shape[0]), kernel.shape).astype(np.float32), bias])
-    return model
+PARITY_ATOL = STREAM_PARITY_ATOL
 
 
 CASES = [
@@ -52,7 +33,7 @@ CASES = [
 @pytest.mark.parametrize("config,dim", CASES)
 def test_streaming_output_equals_the_window_model_on_every_window(config, dim):
     rng = np.random.default_rng(0)
-    window = _trained_like(build_model(config, (FRAMES, dim)), dim, rng)
+    window = trained_like(build_model(config, (FRAMES, dim)), dim, rng)
     stream = streaming.to_streaming(window, config, (FRAMES, dim))
     step = STREAM_FRAMES[config.name](config)
     assert stream.inputs[0].shape == (1, step, dim)

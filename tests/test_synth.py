@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 
@@ -24,6 +23,8 @@ from kws.synth import engines
 from kws.synth import shaping
 from kws.synth import tts
 
+from conftest import tree_digest
+
 RATE_HZ = 16000
 WORDS = ("yes", "no", "hey_kiwi")
 NAME_RE = re.compile(r"^[0-9a-f]{8}_nohash_[0-9]+\.wav$")
@@ -34,12 +35,6 @@ def small_config(output_dir, **overrides) -> synth.SynthConfig:
                     engines=("espeak-ng",), validation_percentage=20.0, testing_percentage=20.0)
     settings.update(overrides)
     return synth.SynthConfig(**settings)
-
-
-@pytest.fixture(scope="module")
-def espeak():
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is not installed: apt-get install espeak-ng (the synth tests need it)")
 
 
 @pytest.fixture(scope="module")
@@ -61,18 +56,6 @@ def listed(out, name) -> list[str]:
 
 def clips(out) -> list[str]:
     return sorted(f"{w}/{n}" for w in WORDS for n in os.listdir(os.path.join(out, w)))
-
-
-def tree_digest(out) -> dict[str, str]:
-    """sha1 of every file but the manifest (which records output_dir)."""
-    digests = {}
-    for root, _, files in os.walk(out):
-        for name in files:
-            path = os.path.join(root, name)
-            if name != synth.MANIFEST_NAME:
-                with open(path, "rb") as f:
-                    digests[os.path.relpath(path, out)] = hashlib.sha1(f.read()).hexdigest()
-    return digests
 
 
 def test_layout_names_and_format(dataset):

@@ -19,7 +19,7 @@ import pytest
 from kws.synth import dataset as synth
 from kws.synth import journal
 
-from test_synth import espeak, tree_digest  # noqa: F401  (espeak: a fixture)
+from conftest import tree_digest
 
 WORDS = ("yes", "no", "up")
 
@@ -63,7 +63,7 @@ def count_calls(monkeypatch) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def reference(tmp_path_factory, espeak):  # noqa: F811
+def reference(tmp_path_factory, espeak):
     out = tmp_path_factory.mktemp("whole") / "data"
     synth.synthesize_dataset(config_for(out))
     return tree_digest(out)
@@ -124,7 +124,7 @@ def test_killed_process_resumes_to_the_same_bytes(tmp_path, reference):
     assert tree_digest(out) == reference
 
 
-def test_other_settings_are_an_error_and_overwrite_starts_again(tmp_path, monkeypatch, espeak):  # noqa: F811
+def test_other_settings_are_an_error_and_overwrite_starts_again(tmp_path, monkeypatch, espeak):
     out = tmp_path / "data"
     interrupt_after(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):

@@ -9,14 +9,14 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from kws import frontend
 from kws.models import STREAM_FRAMES, ModelConfig, build_model
 from kws.models import streaming
 from kws.synth import dataset as synth
 
-from conftest import REPO_ROOT, make_tone_dataset
-from test_streaming_models import PARITY_ATOL, _trained_like
+from conftest import REPO_ROOT, STREAM_PARITY_ATOL, make_tone_dataset, trained_like
 
 
 def test_a_1500_ms_window_has_74_frames_and_streams_exactly():
@@ -25,7 +25,7 @@ def test_a_1500_ms_window_has_74_frames_and_streams_exactly():
     assert frames == 1 + (24000 - 480) // 320 == 74
     config = ModelConfig(name="ds_cnn", size="s", num_classes=4, streamable=True)
     rng = np.random.default_rng(3)
-    window = _trained_like(build_model(config, (frames, 10)), 10, rng, frames)
+    window = trained_like(build_model(config, (frames, 10)), 10, rng, frames)
     stream = streaming.to_streaming(window, config, (frames, 10))
     step = STREAM_FRAMES[config.name](config)
     calls = frames // step + 6
@@ -38,7 +38,7 @@ def test_a_1500_ms_window_has_74_frames_and_streams_exactly():
         end = (c + 1) * step
         if end >= frames:
             expected = window(sequence[None, end - frames:end], training=False).numpy()[0]
-            np.testing.assert_allclose(np.asarray(outputs[0])[0], expected, atol=PARITY_ATOL)
+            np.testing.assert_allclose(np.asarray(outputs[0])[0], expected, atol=STREAM_PARITY_ATOL)
             compared += 1
     assert compared >= 5
 
@@ -55,6 +55,7 @@ def _trained_window(workdir) -> int:
         return json.load(f)["features"]["clip_duration_ms"]
 
 
+@pytest.mark.slow  # real training runs (kws-train in a subprocess), as in test_train.py
 def test_kws_train_takes_the_window_from_the_synth_manifest_or_the_flag(tmp_path):
     data = make_tone_dataset(tmp_path / "tones", speakers=12)
     with open(data / synth.MANIFEST_NAME, "w", encoding="utf-8") as f:
@@ -72,6 +73,7 @@ def test_kws_train_takes_the_window_from_the_synth_manifest_or_the_flag(tmp_path
         done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_a_dataset_without_manifest_keeps_one_second(tmp_path):
     data = make_tone_dataset(tmp_path / "tones", speakers=12)
     done = _train(data, tmp_path / "w")
