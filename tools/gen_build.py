@@ -130,10 +130,14 @@ def _parse(root: pathlib.Path, rel: pathlib.Path, target: str) -> Module:
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) \
                 and id(node) not in docstrings:
             mod.imports.update(_imports_in_code_string(node.value))
+            if _RUN_MODULE_RE.fullmatch(node.value):  # `python -m kws.cli ...` in a subprocess
+                mod.imports.add(node.value)
     mod.slow = bool(_SLOW_RE.search(text))
     return mod
 
 
+_RUN_MODULE_RE = re.compile(r"kws(\.[A-Za-z_]\w*)+")
+"""A string that is a kws module name, as in `[sys.executable, "-m", "kws.cli", ...]`."""
 _FROM_IMPORT_RE = re.compile(r"^[ \t]*from[ \t]+([A-Za-z_][\w.]*)[ \t]+import[ \t]+\(?([\w \t,]+)",
                              re.MULTILINE)
 _IMPORT_RE = re.compile(r"^[ \t]*import[ \t]+([\w. \t,]+)", re.MULTILINE)
