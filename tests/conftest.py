@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -149,3 +152,17 @@ def trained_like(model, dim: int, rng: np.random.Generator, frames: int = 49):
     model.get_layer("classifier").set_weights(
         [rng.normal(0, 3.0 / np.sqrt(kernel.shape[0]), kernel.shape).astype(np.float32), bias])
     return model
+
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+
+def run_benchmark_code(imports: str, code: str) -> dict:
+    """Runs ``imports`` + ``code`` in a fresh Python with benchmarks/ on the path (benchmark scripts
+    define absl flags at import, some with kws-train's names, so each test gets its own process);
+    numpy is there as ``np``. Returns the JSON object the code printed last."""
+    done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r})\n"
+                           "import json\nimport numpy as np\n" + imports + "\n" + code],
+                          capture_output=True, text=True, check=False, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -8,26 +8,18 @@ out of the Bazel run (benchmarks/ is not a Bazel target).
 
 from __future__ import annotations
 
-import json
-import pathlib
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 
 from kws import audio
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import run_benchmark_code
+
 pytestmark = pytest.mark.slow
 
 
 def _run(code: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r})\n"
-                           "import numpy as np\nimport custom_word as cw\n" + code],
-                          capture_output=True, text=True, check=False, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_benchmark_code("import custom_word as cw", code)
 
 
 def test_fa_threshold_is_the_lowest_within_the_budget():

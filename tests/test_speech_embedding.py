@@ -9,23 +9,15 @@ absl flags). Marked slow only to keep it out of the Bazel run (benchmarks/ is no
 
 from __future__ import annotations
 
-import json
-import pathlib
-import subprocess
-import sys
-
 import pytest
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import run_benchmark_code
+
 pytestmark = pytest.mark.slow
 
 
 def _run(code: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r})\n"
-                           "import json\nimport numpy as np\nimport speech_embedding as se\n" + code],
-                          capture_output=True, text=True, check=False, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_benchmark_code("import speech_embedding as se", code)
 
 
 def test_framing_of_mel_frames_embeddings_and_head_windows():

@@ -9,9 +9,6 @@ Marked slow only to keep it out of the Bazel run (benchmarks/ is not a Bazel tar
 
 from __future__ import annotations
 
-import json
-import pathlib
-import subprocess
 import sys
 
 import numpy as np
@@ -19,20 +16,17 @@ import pytest
 
 from kws import audio
 
-BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+from conftest import BENCHMARKS, run_benchmark_code
+
 sys.path.insert(0, str(BENCHMARKS))
 import oww_peer  # noqa: E402  (beside the benchmark; no flags, no TensorFlow)
+
 
 pytestmark = pytest.mark.slow
 
 
 def _run(code: str) -> dict:
-    done = subprocess.run([sys.executable, "-c",
-                           f"import sys; sys.path.insert(0, {str(BENCHMARKS)!r})\n"
-                           "import json\nimport numpy as np\nimport wake_word as ww\n" + code],
-                          capture_output=True, text=True, check=False, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_benchmark_code("import wake_word as ww", code)
 
 
 def test_budget_threshold_holds_from_there_on():
