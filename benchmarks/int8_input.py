@@ -36,16 +36,6 @@ _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "Checkpoint of each run.
 _CALIBRATION_CLIPS = flags.DEFINE_integer("calibration_clips", 400, "Training clips calibrated on.")
 
 
-def _in_graph_features_model(body):
-    """The features-in graph with feature_norm inside (the export before features_input.json)."""
-    import keras  # pylint: disable=import-outside-toplevel
-    from kws.models import fold  # pylint: disable=import-outside-toplevel
-
-    body = fold.fold_sub_spectral_norms(body)
-    features = keras.Input(shape=body.input_shape[1:], batch_size=1, name="features")
-    return keras.Model(features, body(features), name="features_" + body.name)
-
-
 def measure(workdir: str) -> dict:
     config, _, body = exporter.load_run(workdir, _CHECKPOINT.value)
     index = sc.index_dataset(config.data)
@@ -58,7 +48,8 @@ def measure(workdir: str) -> dict:
     x, y = np.concatenate(xs), np.concatenate(ys)
     float_top = np.argmax(body.predict(x, batch_size=500, verbose=0), -1)
     norm = tflite.InputNormalization.of(body)
-    old = tflite.convert_features_int8(_in_graph_features_model(body), calibration)
+    old = tflite.convert_features_int8(tflite.features_model(body, normalised_input=False),
+                                      calibration)
     new = tflite.convert_features_int8(tflite.features_model(body), norm.apply(calibration))
     old_runner = runner.TfliteClassifier(old)
     scale, zero_point = old_runner.input["quantization"]

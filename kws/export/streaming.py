@@ -77,6 +77,13 @@ def stream_spec(model: keras.Model, config: frontend.FrontendConfig, frames: int
         state_outputs=tuple(f"output_{i}" for i in range(1, len(model.outputs))))
 
 
+def stream_network(body: keras.Model, model_config, config: frontend.FrontendConfig
+                   ) -> keras.Model:
+    """The features-in stateful streaming network of ``body``, SubSpectralNorms folded."""
+    return fold.fold_sub_spectral_norms(
+        model_streaming.to_streaming(body, model_config, config.feature_shape))
+
+
 def waveform_stream_model(body: keras.Model, model_config, config: frontend.FrontendConfig
                           ) -> tuple[keras.Model, keras.Model, device_model.StreamSpec]:
     """(waveform-in streaming model, features-in streaming network, the former's StreamSpec); the
@@ -86,8 +93,7 @@ def waveform_stream_model(body: keras.Model, model_config, config: frontend.Fron
                          "export needs spectrogram, log_mel or mfcc features")
     if config.window_size_samples <= config.window_stride_samples:
         raise ValueError("streaming needs windows longer than their stride")
-    network = fold.fold_sub_spectral_norms(
-        model_streaming.to_streaming(body, model_config, config.feature_shape))
+    network = stream_network(body, model_config, config)
     frames = network.inputs[0].shape[1]
     hop = keras.Input(batch_shape=(1, frames * config.window_stride_samples), name=AUDIO_INPUT)
     state = keras.Input(batch_shape=(1, config.window_size_samples
@@ -221,8 +227,7 @@ def export_streaming(body: keras.Model, train_config, calibration: np.ndarray, t
     samples = calibration_inputs(models["stream_float"], spec, calibration)
     models["stream_int8"] = convert_stream_int8(model, samples, spec)
     # The TFLite Micro network takes normalised features, as model_features_int8 does.
-    _, network, _ = waveform_stream_model(tflite.without_input_normalization(body),
-                                          train_config.model, features)
+    network = stream_network(tflite.without_input_normalization(body), train_config.model, features)
     models["stream_features_int8"] = convert_stream_features_int8(
         network, features_calibration(samples, features, tflite.InputNormalization.of(body)))
     for key, data in models.items():

@@ -138,10 +138,13 @@ def without_input_normalization(body: keras.Model) -> keras.Model:
     return copy
 
 
-def features_model(body: keras.Model) -> keras.Model:
+def features_model(body: keras.Model, normalised_input: bool = True) -> keras.Model:
     """``body`` (SubSpectralNorms folded) with a fixed batch of 1, taking features normalised by
-    ``InputNormalization.of(body)``."""
-    body = without_input_normalization(fold.fold_sub_spectral_norms(body))
+    ``InputNormalization.of(body)``; ``normalised_input=False``: raw features, feature_norm in the
+    graph (the model kws-export wrote before features_input.json, for comparisons)."""
+    body = fold.fold_sub_spectral_norms(body)
+    if normalised_input:
+        body = without_input_normalization(body)
     features = keras.Input(shape=body.input_shape[1:], batch_size=1, name="features")
     return keras.Model(features, body(features), name="features_" + body.name)
 
