@@ -3,6 +3,7 @@ its SubSpectralNorms folded (kws.models.fold: what kws-export converts) against 
 converted before).
 
     python benchmarks/model_sizes.py --widths=1 --widths=2 --widths=3 --output=sizes.json
+    python benchmarks/model_sizes.py --widths=1 --ds_cnn_channels=64 --ds_cnn_channels=76
 
 Sizes need no training: each model is freshly built (streamable, like the shipped model), its batch
 norms and SubSpectralNorms given random scales, shifts and moving statistics (so that no norm is an
@@ -47,6 +48,9 @@ from kws.models import streaming
 
 _WIDTHS = flags.DEFINE_multi_integer("widths", [1, 2, 3], "BC-ResNet widths to measure "
                                      "(repeat the flag).", lower_bound=1, upper_bound=8)
+_DS_CNN_CHANNELS = flags.DEFINE_multi_integer(
+    "ds_cnn_channels", [64], "DS-CNN-S channel counts to measure (64: DS-CNN-S itself, the "
+    "reference row).")
 _RUNS = flags.DEFINE_integer("runs", 200, "Invokes per latency measurement.", lower_bound=1)
 _ROUNDS = flags.DEFINE_integer("rounds", 3, "Latency rounds (lowest median reported).",
                                lower_bound=1)
@@ -119,12 +123,13 @@ def measure_stream(network: keras.Model, rng: np.random.Generator) -> dict:
             "stream_latency_us": _latency_us(model)}
 
 
-def measure_all(widths: list[int]) -> list[dict]:
+def measure_all(widths: list[int], ds_cnn_channels: list[int]) -> list[dict]:
     rng = np.random.default_rng(0)
     models = [(f"BC-ResNet-{w}", ModelConfig(name="bc_resnet", width=w, streamable=True),
                FrontendConfig(feature_type="log_mel")) for w in widths]
-    models.append(("DS-CNN-S", ModelConfig(name="ds_cnn", size="s", streamable=True),
-                   FrontendConfig(feature_type="mfcc")))
+    models += [("DS-CNN-S" if c == 64 else f"DS-CNN-S, {c} channels",
+                ModelConfig(name="ds_cnn", size="s", channels=0 if c == 64 else c, streamable=True),
+                FrontendConfig(feature_type="mfcc")) for c in ds_cnn_channels]
     rows = []
     for label, config, features in models:
         body = randomise_norms(build_model(config, features.feature_shape), rng)
@@ -157,7 +162,7 @@ def main(argv: list[str]) -> None:
     del argv
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # TensorFlow's converter logs at INFO under absl
-    rows = measure_all(_WIDTHS.value)
+    rows = measure_all(_WIDTHS.value, _DS_CNN_CHANNELS.value)
     print(format_rows(rows))
     if _OUTPUT.value:
         with open(_OUTPUT.value, "w", encoding="utf-8") as f:

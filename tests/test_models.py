@@ -27,6 +27,10 @@ PARAM_TABLE = [
     # (dw 9*64 + pw 64*64) + BN gammas/betas 9*128 + dense 64*12+12 = 23,180 trainable
     # (24,332 with BN moving statistics; the MLPerf Tiny DS-CNN is the same network).
     (dict(name="ds_cnn", size="s"), MFCC, 2560 + 4 * (576 + 4096) + 9 * 128 + 780),
+    # The same network 72 channels wide: conv 10*4*72 + 4 x (dw 9*72 + pw 72*72) + BN 9*144 +
+    # dense 72*12+12.
+    (dict(name="ds_cnn", size="s", channels=72), MFCC,
+     2880 + 4 * (648 + 5184) + 9 * 144 + 876),
     # BC-ResNet-1: the paper reports 9.2k parameters.
     (dict(name="bc_resnet", width=1), LOG_MEL, 9200),
 ]
@@ -70,6 +74,8 @@ def test_unknown_model_lists_valid():
     (dict(size="xl"), "unknown size 'xl'; valid: s, m, l"),
     (dict(width=9), "width must be in 1..8"),
     (dict(num_classes=1), "num_classes"),
+    (dict(channels=4), "channels must be 0"),
+    (dict(name="bc_resnet", channels=72), "channels is a ds_cnn option"),
 ])
 def test_bad_model_config(kwargs, match):
     with pytest.raises(ValueError, match=match):

@@ -129,6 +129,8 @@ _UPPER_EDGE_HZ = flags.DEFINE_float("upper_edge_hz", 4000.0, "Highest mel edge."
 # Model
 _MODEL = flags.DEFINE_enum("model", "ds_cnn", list(FAMILIES), "Model family.")
 _MODEL_SIZE = flags.DEFINE_enum("model_size", "s", list(DS_CNN_SIZES), "ds_cnn size.")
+_CHANNELS = flags.DEFINE_integer("channels", 0, "ds_cnn channels of every layer (0: the "
+                                 "--model_size's own: s 64, m 172, l 276).")
 _WIDTH = flags.DEFINE_integer("width", 1, "bc_resnet width multiplier (1-8); cnn/crnn channels.")
 _DROPOUT = flags.DEFINE_float("dropout", 0.2, "Dropout before the classifier.")
 _STREAMABLE = flags.DEFINE_bool(
@@ -246,7 +248,7 @@ def build_config() -> tc.TrainConfig:
             end_max_ms=_END_MAX_MS.value, partial_probability=_PARTIAL_PROBABILITY.value,
             reversed_probability=_REVERSED_PROBABILITY.value),
         model=ModelConfig(name=_MODEL.value, num_classes=num_classes, size=_MODEL_SIZE.value,
-                          width=_WIDTH.value, dropout=_DROPOUT.value,
+                          channels=_CHANNELS.value, width=_WIDTH.value, dropout=_DROPOUT.value,
                           streamable=_STREAMABLE.value and _MODEL.value in STREAMABLE_FAMILIES),
         epochs=_EPOCHS.value, steps=_STEPS.value, optimizer=_OPTIMIZER.value,
         learning_rate=_LEARNING_RATE.value, schedule=_SCHEDULE.value,

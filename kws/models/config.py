@@ -19,6 +19,9 @@ class ModelConfig:
     """Output classes (softmax)."""
     size: str = "s"
     """ds_cnn size from Hello Edge: s, m or l."""
+    channels: int = 0
+    """ds_cnn channels of every layer; 0: the size's own (S 64, M 172, L 276). Strides and depth
+    stay the size's: e.g. size s with 76 channels is a wider S that still fits 54 KB as int8."""
     width: int = 1
     """bc_resnet width multiplier (BC-ResNet-1 ... BC-ResNet-8); crnn/cnn scale their channels by it."""
     dropout: float = 0.2
@@ -34,6 +37,10 @@ class ModelConfig:
             raise ValueError("num_classes must be >= 2")
         if self.size not in DS_CNN_SIZES:
             raise ValueError(f"unknown size {self.size!r}; valid: {', '.join(DS_CNN_SIZES)}")
+        if self.channels and not 8 <= self.channels <= 512:
+            raise ValueError("channels must be 0 (the size's own) or in 8..512")
+        if self.channels and self.name != "ds_cnn":
+            raise ValueError(f"channels is a ds_cnn option; {self.name} scales with width")
         if not 1 <= self.width <= 8:
             raise ValueError("width must be in 1..8")
         if not 0 <= self.dropout < 1:

@@ -32,10 +32,11 @@ def build(config: ModelConfig, input_shape: tuple[int, int],
           time: TimeAxis | None = None) -> keras.Model:
     time = time or TimeAxis("window" if config.streamable else "same")
     channels, first_strides, block_strides = SIZES[config.size]
+    channels = config.channels or channels
     inputs, x = kl.feature_input(input_shape, time)
     x = kl.conv_bn_relu(x, channels, (10, 4), first_strides, name="conv1", time=time)
     for i, strides in enumerate(block_strides):
         x = kl.depthwise_separable(x, channels, strides, name=f"ds{i + 1}", time=time)
     x = time.average(x, "avg_pool")
     return time.model(inputs, kl.classifier(x, config.num_classes, config.dropout),
-                      name=f"ds_cnn_{config.size}")
+                      name=f"ds_cnn_{config.size}" + (f"_c{config.channels}" if config.channels else ""))
