@@ -55,6 +55,8 @@ _WORKDIR = flags.DEFINE_string("workdir", "runs/embedding_real_voices",
 _FOLD_JSON = flags.DEFINE_string("fold_json", "", "real_voices.py --output of the same fold.")
 _OUTPUT = flags.DEFINE_string("output", "", "Write the scores to this JSON file.")
 _PAD_MS = flags.DEFINE_float("pad_ms", 250.0, "Silence before and after each 1 s clip.")
+_TAIL_PAD_MS = flags.DEFINE_float("tail_pad_ms", None, "Silence after each clip, when not "
+                                  "--pad_ms (a stream head: less after the word, earlier firing).")
 _COPIES = flags.DEFINE_integer("augmented_copies", 3, "Augmented copies of the training split.")
 _SHIFT_MS = flags.DEFINE_float("time_shift_ms", 100.0, "Largest time shift of a copy.")
 _BG_FREQUENCY = flags.DEFINE_float("background_frequency", 0.8, "Share of copies with noise.")
@@ -62,6 +64,17 @@ _BG_VOLUME = flags.DEFINE_float("background_volume", 0.1, "Largest noise gain.")
 _REAL_TRAINING = flags.DEFINE_bool("real_training", True, "Train the head on the tree's real clips "
                                    "too; --noreal_training: its synthetic speech (and _silence_) "
                                    "only, as for a word nobody recorded.")
+_NEGATIVE_DIRS = flags.DEFINE_list("negative_dirs", [], "Other speech (e.g. the Arabic speech "
+                                   "commands): its training speakers' clips are _unknown_ too.")
+_NEGATIVE_PERCENTAGE = flags.DEFINE_float("negative_percentage", 40.0, "Their share, as kws-train's "
+                                          "--negative_percentage.")
+_UNKNOWN_PERCENTAGE = flags.DEFINE_float("unknown_percentage", 10.0, "kws-train's "
+                                         "--unknown_percentage.")
+_TESTING_PERCENTAGE = flags.DEFINE_float("testing_percentage", 10.0, "Speaker split of clips "
+                                         "outside the tree's lists (--negative_dirs): 30 holds "
+                                         "out the speakers stream_side_by_side.py scores.")
+_SAVE_HEAD = flags.DEFINE_string("save_head", "", "Write the trained head here (head.keras and "
+                                 "head.json) for stream_side_by_side.py --embedding_heads.")
 _EPOCHS = flags.DEFINE_integer("head_epochs", 40, "Epochs of the head.")
 _HIDDEN = flags.DEFINE_integer("head_hidden", 128, "Width of the head.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the copies and the head.")
@@ -115,6 +128,8 @@ def embed(embedder: se.Embedder, waves: np.ndarray, keys: list, copy: int,
     cache = os.path.join(_WORKDIR.value, "cache")
     os.makedirs(cache, exist_ok=True)
     name = f"p{int(round(_PAD_MS.value))}_c{copy}_s{_SEED.value}"
+    if _TAIL_PAD_MS.value is not None:
+        name += f"_t{int(round(_TAIL_PAD_MS.value))}"
 
     def path_of(key):
         return os.path.join(cache, f"{hashlib.sha1(key.encode()).hexdigest()}_{name}.npy")
@@ -128,11 +143,13 @@ def embed(embedder: se.Embedder, waves: np.ndarray, keys: list, copy: int,
             out[row] = np.load(path_of(key))
         first.setdefault(key, row)
     pad = np.zeros(int(round(_PAD_MS.value * RATE / 1000)), np.float32)
+    tail = pad if _TAIL_PAD_MS.value is None else np.zeros(
+        int(round(_TAIL_PAD_MS.value * RATE / 1000)), np.float32)
     bar = progress.Progress(len(todo), f"{label} ({len(waves) - len(todo)} cached or repeats)")
     for i in range(0, len(todo), batch):
         rows = todo[i:i + batch]
         group = np.stack([np.concatenate([pad, waves[r] if copy == 0 else augmented(
-            waves[r], noises, _draw(keys[r], copy, r)), pad]) for r in rows])
+            waves[r], noises, _draw(keys[r], copy, r)), tail]) for r in rows])
         for r, e in zip(rows, embedder(group).astype(np.float16)):
             out[r] = e
             if keys[r] is not None:
@@ -174,7 +191,10 @@ def recall(truth: np.ndarray, predicted: np.ndarray, labels: tuple[str, ...]) ->
 def main(argv):
     del argv
     os.makedirs(_WORKDIR.value, exist_ok=True)
-    index = sc.index_dataset(sc.DataConfig(data_dir=_DATA_DIR.value))
+    index = sc.index_dataset(sc.DataConfig(
+        data_dir=_DATA_DIR.value, unknown_percentage=_UNKNOWN_PERCENTAGE.value,
+        testing_percentage=_TESTING_PERCENTAGE.value, negative_dirs=tuple(_NEGATIVE_DIRS.value),
+        negative_percentage=_NEGATIVE_PERCENTAGE.value if _NEGATIVE_DIRS.value else None))
     embedder = se.Embedder(se.resources(_WORKDIR.value))
     noises = [decode.read_clip(p, RATE) for p in index.noise_files]
     test_w, test_y, test_keys = split_waveforms(index, "test")
@@ -191,6 +211,14 @@ def main(argv):
                        _COPIES.value + 1)
         x, y, name = x[keep], y[keep], name + ", synthetic speech only"
     model = train_head(x, y, len(index.labels), _SEED.value)
+    if _SAVE_HEAD.value:
+        os.makedirs(_SAVE_HEAD.value, exist_ok=True)
+        model.save(os.path.join(_SAVE_HEAD.value, "head.keras"))
+        with open(os.path.join(_SAVE_HEAD.value, "head.json"), "w", encoding="utf-8") as f:
+            json.dump({"labels": list(index.labels), "embeddings": int(x.shape[1]),
+                       "pad_ms": _PAD_MS.value, "tail_pad_ms": _TAIL_PAD_MS.value,
+                       "wheel": se.WHEEL,
+                       "workdir": os.path.abspath(_WORKDIR.value)}, f, indent=2)
     predicted = np.argmax(model.predict(test_x.astype(np.float32), verbose=0), -1)
     row = {"model": f"{name} (Keras float)", "clips": int(len(test_y)),
            "speakers": None, "accuracy": float(np.mean(predicted == test_y)), "int8_bytes": None,

@@ -1,5 +1,6 @@
 r"""Misses at a false-accept budget on one long recording of held-out real speakers, side by side:
-the shipped pretrained model, any kws export, and the MLPerf Tiny KWS reference.
+the shipped pretrained model, any kws export, and the MLPerf Tiny KWS reference (and, with
+--embedding_heads, a frozen speech embedding + head: embedding_stream.py).
 
     python benchmarks/stream_side_by_side.py --export_dirs=runs/stream_v1/export \
         --data_dir=runs/rv_x6/merged_data --split=test \
@@ -40,7 +41,8 @@ import numpy as np
 from absl import app
 from absl import flags
 
-import mlperf_ref  # beside this script (benchmarks/ is sys.path[0] when it runs)
+import embedding_stream  # beside this script (benchmarks/ is sys.path[0] when it runs)
+import mlperf_ref
 from kws.data import speech_commands as sc
 from kws.device import detect
 from kws.device import stream
@@ -57,6 +59,8 @@ _SHARED_DATA = os.environ.get("KWS_SHARED_DATA",
                               os.path.join(os.path.dirname(_REPO), "shared", "data"))
 
 _EXPORT_DIRS = flags.DEFINE_list("export_dirs", [], "kws-export folders (stream_int8 is run).")
+_EMBEDDING_HEADS = flags.DEFINE_list("embedding_heads", [], "embedding_real_voices.py --save_head "
+                                     "folders (a frozen speech embedding + head, float).")
 _DATA_DIR = flags.DEFINE_string("data_dir", "runs/rv_x6/merged_data", "Keyword and other-word "
                                 "clips (the merged tree of benchmarks/real_voices.py).")
 _SPLIT = flags.DEFINE_enum("split", "test", list(sc.SPLITS) + ["all"], "Which of its clips.")
@@ -151,6 +155,8 @@ def main(argv):
         pretrained_dir(), "stream_int8", 40), pretrained_dir())]
     models += [(e, lambda e=e: sources.DeviceSource(e, "stream_int8", 40), e)
                for e in _EXPORT_DIRS.value]
+    models += [(f"embedding head {d}", lambda d=d: embedding_stream.EmbeddingSource(d), None)
+               for d in _EMBEDDING_HEADS.value]
     if not _NO_REFERENCE.value:
         models.append(("MLPerf Tiny reference", lambda: ReferenceSource(_HOP_MS.value), None))
     results = []

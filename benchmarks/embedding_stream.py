@@ -1,0 +1,81 @@
+"""A speech-embedding head (embedding_real_voices.py --save_head) on a long recording, as a source
+of stream_side_by_side.py (its --embedding_heads): posteriors every 80 ms.
+
+The recording's mel frames (melspectrogram.onnx: 512-sample frames every 160 samples, each frame
+its own samples only) are computed in chunks of whole frames and joined, so they equal the frames
+of one call on the whole recording; embedding k sees frames 8k .. 8k + 75; the head sees the last
+``embeddings`` of them (as it was trained: its clips padded to that many) and its posterior is
+timed at the end of the audio its newest embedding saw.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+import embedding_onnx as eo
+from kws.errors import UserError
+
+CHUNK_FRAMES = 6000  # 60 s of mel frames per melspectrogram.onnx call
+
+
+def mel_of_recording(embedder: eo.Embedder, audio: np.ndarray,
+                     chunk_frames: int = CHUNK_FRAMES) -> np.ndarray:
+    """float32 [frames, 32] of float audio [samples], chunk by chunk (module docstring)."""
+    total = eo.mel_frames(len(audio))
+    parts = []
+    for first in range(0, total, chunk_frames):
+        frames = min(chunk_frames, total - first)
+        start = first * eo.MEL_HOP_SAMPLES
+        piece = audio[start:start + eo.MEL_HOP_SAMPLES * (frames - 1) + eo.N_FFT_SAMPLES]
+        parts.append(embedder.mel_of(piece[None])[0][:frames])
+    return np.concatenate(parts)
+
+
+def embedding_end_samples(num_embeddings: int) -> np.ndarray:
+    """int64: the sample (exclusive) where the audio of each embedding ends."""
+    k = np.arange(num_embeddings, dtype=np.int64)
+    return eo.MEL_HOP_SAMPLES * (eo.WINDOW_HOP_FRAMES * k + eo.WINDOW_FRAMES - 1) + eo.N_FFT_SAMPLES
+
+
+class EmbeddingSource:
+    """stream_side_by_side.py's source interface: labels, description, posteriors(int16 samples)."""
+
+    def __init__(self, head_dir: str, batch: int = 2048):
+        meta_path = os.path.join(head_dir, "head.json")
+        if not os.path.isfile(meta_path):
+            raise UserError(f"{head_dir}: no head.json; give a folder written by "
+                            "embedding_real_voices.py --save_head")
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        import keras  # pylint: disable=import-outside-toplevel
+        self.head = keras.models.load_model(os.path.join(head_dir, "head.keras"))
+        self.labels = tuple(meta["labels"])
+        self.steps = int(meta["embeddings"])
+        self.embedder = eo.Embedder(eo.resources(meta["workdir"]))
+        self.sample_rate_hz = eo.SAMPLE_RATE_HZ
+        self.description = (f"speech_embedding ({meta['wheel']}) + head of {self.steps} "
+                            f"embeddings (float), every 80 ms")
+        self._batch = batch
+
+    def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mel = mel_of_recording(self.embedder, samples.astype(np.float32) / 32768.0)
+        n = (len(mel) - eo.WINDOW_FRAMES) // eo.WINDOW_HOP_FRAMES + 1
+        if n < self.steps:
+            raise UserError(f"a recording of {len(samples)} samples is shorter than the head's "
+                            f"view ({self.steps} embeddings)")
+        embeddings = []
+        for k in range(0, n, self._batch):  # embedding_windows of these frames only
+            frames = mel[k * eo.WINDOW_HOP_FRAMES:
+                         (min(n, k + self._batch) - 1) * eo.WINDOW_HOP_FRAMES + eo.WINDOW_FRAMES]
+            embeddings.append(self.embedder.embedding.run(
+                None, {"input_1": eo.embedding_windows(frames)})[0].reshape(-1, eo.EMBEDDING_DIM))
+        embeddings = np.concatenate(embeddings).astype(np.float32)
+        views = np.lib.stride_tricks.sliding_window_view(embeddings, self.steps, axis=0)
+        views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
+        post = np.concatenate([self.head.predict(views[i:i + self._batch], verbose=0)
+                               for i in range(0, len(views), self._batch)])
+        ends = embedding_end_samples(n)[self.steps - 1:]
+        return 1000.0 * ends / self.sample_rate_hz, post.astype(np.float32)
