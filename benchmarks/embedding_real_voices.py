@@ -37,10 +37,10 @@ import os
 import sys
 
 import numpy as np
-from absl import app
 from absl import flags
 
 import embedding_onnx as se
+from kws import cli
 from kws import frontend
 from kws import progress
 from kws.data import decode
@@ -195,6 +195,15 @@ def main(argv):
         data_dir=_DATA_DIR.value, unknown_percentage=_UNKNOWN_PERCENTAGE.value,
         testing_percentage=_TESTING_PERCENTAGE.value, negative_dirs=tuple(_NEGATIVE_DIRS.value),
         negative_percentage=_NEGATIVE_PERCENTAGE.value if _NEGATIVE_DIRS.value else None))
+    fold = None
+    if _FOLD_JSON.value:  # checked before any slow work
+        with open(_FOLD_JSON.value, encoding="utf-8") as f:
+            fold = json.load(f)
+        reference = [r for r in fold.get("rows", ()) if r.get("model") == REFERENCE]
+        clips_here = len(index.splits["test"])
+        if len(reference) != 1 or reference[0]["clips"] != clips_here:
+            raise UserError(f"{_FOLD_JSON.value} has no reference row on this tree's {clips_here} "
+                            "test clips: give the real_voices.py --output of this tree's fold")
     embedder = se.Embedder(se.resources(_WORKDIR.value))
     noises = [decode.read_clip(p, RATE) for p in index.noise_files]
     test_w, test_y, test_keys = split_waveforms(index, "test")
@@ -224,13 +233,7 @@ def main(argv):
            "speakers": None, "accuracy": float(np.mean(predicted == test_y)), "int8_bytes": None,
            "per_label": recall(test_y, predicted, index.labels)}
     out = {"data_dir": _DATA_DIR.value, "rows": [row]}
-    if _FOLD_JSON.value:  # the fold's reference row, on the same clips, and its split
-        with open(_FOLD_JSON.value, encoding="utf-8") as f:
-            fold = json.load(f)
-        reference = [r for r in fold["rows"] if r["model"] == REFERENCE]
-        if len(reference) != 1 or reference[0]["clips"] != len(test_y):
-            raise UserError(f"{_FOLD_JSON.value} has no reference row on these {len(test_y)} "
-                            "clips: give the real_voices.py --output of this tree's fold")
+    if fold is not None:  # the fold's reference row, on the same clips, and its split
         row["speakers"] = reference[0]["speakers"]
         out.update(real_speakers=fold["real_speakers"],
                    held_out_hash_percent=fold["held_out_hash_percent"], rows=reference + [row])
@@ -243,4 +246,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli.run_command(sys.modules[__name__], os.path.basename(__file__), sys.argv[1:])

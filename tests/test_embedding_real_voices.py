@@ -7,9 +7,13 @@ out of the Bazel run (benchmarks/ is not a Bazel target).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
 
-from conftest import run_benchmark_code
+from conftest import BENCHMARKS, run_benchmark_code
 
 pytestmark = pytest.mark.slow
 
@@ -100,3 +104,26 @@ print(json.dumps({"calls": Fake.calls, "repeats_equal": bool(np.array_equal(out[
                                                              and np.array_equal(out[1], out[3]))}))
 """)
     assert got == {"calls": 2, "repeats_equal": True}
+
+
+def _script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "embedding_real_voices.py"), *args],
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_a_missing_tree_is_a_one_line_error(tmp_path):
+    done = _script(f"--data_dir={tmp_path / 'nope'}", f"--workdir={tmp_path / 'w'}")
+    assert done.returncode == 1
+    assert "data dir" in done.stderr and "does not exist" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_fold_file_of_other_clips_is_refused_before_any_embedding(tmp_path, shared_data):
+    fold = tmp_path / "fold.json"
+    fold.write_text(json.dumps({"rows": [{"model": "MLPerf Tiny reference, held-out clips",
+                                          "clips": 1}]}))
+    done = _script(f"--data_dir={shared_data / 'speech_commands_test_v0.02_dev'}",
+                   f"--workdir={tmp_path / 'w'}", f"--fold_json={fold}")
+    assert done.returncode == 1
+    assert "has no reference row on this tree's" in done.stderr
+    assert not (tmp_path / "w" / "pkg").exists()  # the wheel was not even installed
