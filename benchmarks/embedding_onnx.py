@@ -33,9 +33,23 @@ def mel_frames(num_samples: int) -> int:
     return max(0, (num_samples - N_FFT_SAMPLES) // MEL_HOP_SAMPLES + 1)
 
 
+def embedding_count(num_frames: int) -> int:
+    """Embeddings of ``num_frames`` mel frames: windows of 76 frames, hop 8."""
+    return (num_frames - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
+
+
+def embedding_end_samples(num_embeddings: int) -> np.ndarray:
+    """int64: the sample (exclusive) where the audio of each embedding ends.
+
+    Embedding k sees mel frames 8k .. 8k + 75, i.e. samples up to 160 (8k + 75) + 512.
+    """
+    k = np.arange(num_embeddings, dtype=np.int64)
+    return MEL_HOP_SAMPLES * (WINDOW_HOP_FRAMES * k + WINDOW_FRAMES - 1) + N_FFT_SAMPLES
+
+
 def embedding_windows(mel: np.ndarray) -> np.ndarray:
-    """float32 [n, 76, 32, 1] windows of mel [frames, 32], hop 8; n = (frames - 76) // 8 + 1."""
-    n = (len(mel) - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
+    """float32 [n, 76, 32, 1] windows of mel [frames, 32], hop 8; n = embedding_count(frames)."""
+    n = embedding_count(len(mel))
     if n < 1:
         raise UserError(f"{len(mel)} mel frames are fewer than one window ({WINDOW_FRAMES})")
     starts = np.arange(n) * WINDOW_HOP_FRAMES
@@ -58,12 +72,19 @@ class Embedder:
         out = self.mel.run(None, {"input": np.atleast_2d(pcm)})[0]
         return out[:, 0] / 10.0 + 2.0
 
+    def embeddings_of_mel(self, mel: np.ndarray) -> np.ndarray:
+        """float32 [n, 96] of one mel [frames, 32]."""
+        return self._embed(embedding_windows(mel))
+
     def __call__(self, audio: np.ndarray) -> np.ndarray:
         """float32 [clips, n, 96] of equal-length clips [clips, samples]."""
         mel = self.mel_of(audio)
-        windows = np.concatenate([embedding_windows(m) for m in mel])
-        out = self.embedding.run(None, {"input_1": windows})[0]
+        out = self._embed(np.concatenate([embedding_windows(m) for m in mel]))
         return out.reshape(len(mel), -1, EMBEDDING_DIM)
+
+    def _embed(self, windows: np.ndarray) -> np.ndarray:
+        """float32 [n, 96] of windows [n, 76, 32, 1], in one embedding_model.onnx call."""
+        return self.embedding.run(None, {"input_1": windows})[0].reshape(-1, EMBEDDING_DIM)
 
 
 def resources(workdir: str) -> str:

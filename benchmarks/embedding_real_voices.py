@@ -39,7 +39,7 @@ import sys
 import numpy as np
 from absl import flags
 
-import embedding_onnx as se
+import embedding_onnx as eo
 from kws import cli
 from kws import frontend
 from kws import progress
@@ -79,7 +79,7 @@ _EPOCHS = flags.DEFINE_integer("head_epochs", 40, "Epochs of the head.")
 _HIDDEN = flags.DEFINE_integer("head_hidden", 128, "Width of the head.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the copies and the head.")
 
-RATE = se.SAMPLE_RATE_HZ
+RATE = eo.SAMPLE_RATE_HZ
 REFERENCE = "MLPerf Tiny reference, held-out clips"  # real_voices_cv.REFERENCE
 
 
@@ -120,7 +120,7 @@ def _draw(key: str | None, copy: int, row: int) -> np.random.Generator:
     return np.random.default_rng(int(hashlib.sha1(text.encode()).hexdigest()[:15], 16))
 
 
-def embed(embedder: se.Embedder, waves: np.ndarray, keys: list, copy: int,
+def embed(embedder: eo.Embedder, waves: np.ndarray, keys: list, copy: int,
           noises: list[np.ndarray], label: str, batch: int = 64) -> np.ndarray:
     """float16 [n, steps, 96] of the clips padded with --pad_ms each side; copy 0 is the clip as
     it is, copy c > 0 its c-th augmented copy. Clips with a key are cached under --workdir/cache
@@ -204,7 +204,7 @@ def main(argv):
         if len(reference) != 1 or reference[0]["clips"] != clips_here:
             raise UserError(f"{_FOLD_JSON.value} has no reference row on this tree's {clips_here} "
                             "test clips: give the real_voices.py --output of this tree's fold")
-    embedder = se.Embedder(se.resources(_WORKDIR.value))
+    embedder = eo.Embedder(eo.resources(_WORKDIR.value))
     noises = [decode.read_clip(p, RATE) for p in index.noise_files]
     test_w, test_y, test_keys = split_waveforms(index, "test")
     test_x = embed(embedder, test_w, test_keys, 0, noises, "test")
@@ -226,7 +226,7 @@ def main(argv):
         with open(os.path.join(_SAVE_HEAD.value, "head.json"), "w", encoding="utf-8") as f:
             json.dump({"labels": list(index.labels), "embeddings": int(x.shape[1]),
                        "pad_ms": _PAD_MS.value, "tail_pad_ms": _TAIL_PAD_MS.value,
-                       "wheel": se.WHEEL,
+                       "wheel": eo.WHEEL,
                        "workdir": os.path.abspath(_WORKDIR.value)}, f, indent=2)
     predicted = np.argmax(model.predict(test_x.astype(np.float32), verbose=0), -1)
     row = {"model": f"{name} (Keras float)", "clips": int(len(test_y)),

@@ -34,12 +34,6 @@ def mel_of_recording(embedder: eo.Embedder, audio: np.ndarray,
     return np.concatenate(parts)
 
 
-def embedding_end_samples(num_embeddings: int) -> np.ndarray:
-    """int64: the sample (exclusive) where the audio of each embedding ends."""
-    k = np.arange(num_embeddings, dtype=np.int64)
-    return eo.MEL_HOP_SAMPLES * (eo.WINDOW_HOP_FRAMES * k + eo.WINDOW_FRAMES - 1) + eo.N_FFT_SAMPLES
-
-
 class EmbeddingSource:
     """stream_side_by_side.py's source interface: labels, description, posteriors(int16 samples)."""
 
@@ -62,20 +56,19 @@ class EmbeddingSource:
 
     def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         mel = mel_of_recording(self.embedder, samples.astype(np.float32) / 32768.0)
-        n = (len(mel) - eo.WINDOW_FRAMES) // eo.WINDOW_HOP_FRAMES + 1
+        n = eo.embedding_count(len(mel))
         if n < self.steps:
             raise UserError(f"a recording of {len(samples)} samples is shorter than the head's "
                             f"view ({self.steps} embeddings)")
         embeddings = []
-        for k in range(0, n, self._batch):  # embedding_windows of these frames only
+        for k in range(0, n, self._batch):  # the frames of embeddings k .. k + batch - 1
             frames = mel[k * eo.WINDOW_HOP_FRAMES:
                          (min(n, k + self._batch) - 1) * eo.WINDOW_HOP_FRAMES + eo.WINDOW_FRAMES]
-            embeddings.append(self.embedder.embedding.run(
-                None, {"input_1": eo.embedding_windows(frames)})[0].reshape(-1, eo.EMBEDDING_DIM))
+            embeddings.append(self.embedder.embeddings_of_mel(frames))
         embeddings = np.concatenate(embeddings).astype(np.float32)
         views = np.lib.stride_tricks.sliding_window_view(embeddings, self.steps, axis=0)
         views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
         post = np.concatenate([self.head.predict(views[i:i + self._batch], verbose=0)
                                for i in range(0, len(views), self._batch)])
-        ends = embedding_end_samples(n)[self.steps - 1:]
+        ends = eo.embedding_end_samples(n)[self.steps - 1:]
         return 1000.0 * ends / self.sample_rate_hz, post.astype(np.float32)

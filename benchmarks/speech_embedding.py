@@ -38,8 +38,9 @@ from absl import app
 from absl import flags
 
 from embedding_onnx import (  # pylint: disable=unused-import
-    SAMPLE_RATE_HZ, N_FFT_SAMPLES, MEL_HOP_SAMPLES, MEL_BINS, WINDOW_FRAMES, WINDOW_HOP_FRAMES, EMBEDDING_DIM,
-    HEAD_EMBEDDINGS, WHEEL, Embedder, embed_set, embedding_windows, mel_frames, resources)
+    SAMPLE_RATE_HZ, N_FFT_SAMPLES, MEL_HOP_SAMPLES, MEL_BINS, WINDOW_FRAMES, WINDOW_HOP_FRAMES,
+    EMBEDDING_DIM, HEAD_EMBEDDINGS, WHEEL, Embedder, embed_set, embedding_end_samples,
+    embedding_windows, mel_frames, resources)
 import custom_word as cw  # its flags: words, seed, epochs, positives/negatives dirs, max_fa, ...
 from kws.data import decode
 from kws.data import speech_commands as sc
@@ -61,12 +62,9 @@ _POSITIVE_SHARE = flags.DEFINE_float("positive_share", 0.5, "Loss weight of the 
 
 
 def window_end_samples(num_embeddings: int) -> np.ndarray:
-    """int [positions]: the sample (exclusive) where each head window of 16 embeddings ends.
-
-    Embedding k sees mel frames 8k .. 8k + 75, i.e. samples up to 160 (8k + 75) + 512.
-    """
-    last = np.arange(HEAD_EMBEDDINGS - 1, num_embeddings)
-    return MEL_HOP_SAMPLES * (WINDOW_HOP_FRAMES * last + WINDOW_FRAMES - 1) + N_FFT_SAMPLES
+    """int [positions]: the sample (exclusive) where each head window of 16 embeddings ends: the
+    end of its newest embedding's audio."""
+    return embedding_end_samples(num_embeddings)[HEAD_EMBEDDINGS - 1:]
 
 
 def speech_span(clip: np.ndarray, floor_db: float = -30.0) -> tuple[int, int]:

@@ -48,9 +48,10 @@ class Head:  # posterior of a view: its newest embedding's value, and its oldest
     def predict(self, views, verbose=0):
         return np.stack([views[:, -1, 0], views[:, 0, 0]], axis=1)
 
-class Embedder:
+class Embedder(eo.Embedder):  # the real embedding calls around the stand-in models
+    def __init__(self):
+        self.embedding = Embedding()
     mel_of = Mel().mel_of
-    embedding = Embedding()
 
 source = object.__new__(es.EmbeddingSource)
 source.head, source.steps, source.sample_rate_hz, source._batch = Head(), 4, 16000, 5

@@ -21,7 +21,7 @@ class ModelConfig:
     """ds_cnn size from Hello Edge: s, m or l."""
     channels: int = 0
     """ds_cnn channels of every layer; 0: the size's own (S 64, M 172, L 276). Strides and depth
-    stay the size's: e.g. size s with 76 channels is a wider S that still fits 54 KB as int8."""
+    stay the size's: e.g. size s with 72 channels is a wider S that still fits 54 KB as int8."""
     width: int = 1
     """bc_resnet width multiplier (BC-ResNet-1 ... BC-ResNet-8); crnn/cnn scale their channels by it."""
     dropout: float = 0.2

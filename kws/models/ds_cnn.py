@@ -38,5 +38,6 @@ def build(config: ModelConfig, input_shape: tuple[int, int],
     for i, strides in enumerate(block_strides):
         x = kl.depthwise_separable(x, channels, strides, name=f"ds{i + 1}", time=time)
     x = time.average(x, "avg_pool")
+    suffix = f"_c{config.channels}" if config.channels else ""
     return time.model(inputs, kl.classifier(x, config.num_classes, config.dropout),
-                      name=f"ds_cnn_{config.size}" + (f"_c{config.channels}" if config.channels else ""))
+                      name=f"ds_cnn_{config.size}{suffix}")
