@@ -57,12 +57,14 @@ def embedding_windows(mel: np.ndarray) -> np.ndarray:
 
 
 class Embedder:
-    """The two frozen ONNX models on one CPU thread: float audio [-1, 1] -> [n, 96] embeddings."""
+    """The two frozen ONNX models on ``threads`` CPU threads (one by default): float audio [-1, 1]
+    -> [n, 96] embeddings."""
 
-    def __init__(self, resources_dir: str):
+    def __init__(self, resources_dir: str, threads: int = 1):
         import onnxruntime as ort  # pylint: disable=import-outside-toplevel
         options = ort.SessionOptions()
-        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
         self.mel, self.embedding = (ort.InferenceSession(os.path.join(resources_dir, name), options)
                                     for name in ("melspectrogram.onnx", "embedding_model.onnx"))
 

@@ -55,20 +55,28 @@ class EmbeddingSource:
         self._batch = batch
 
     def posteriors(self, samples: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mel = mel_of_recording(self.embedder, samples.astype(np.float32) / 32768.0)
-        n = eo.embedding_count(len(mel))
-        if n < self.steps:
+        embeddings, ends = embeddings_of_recording(self.embedder, samples, self._batch)
+        if len(embeddings) < self.steps:
             raise UserError(f"a recording of {len(samples)} samples is shorter than the head's "
                             f"view ({self.steps} embeddings)")
-        embeddings = []
-        for k in range(0, n, self._batch):  # the frames of embeddings k .. k + batch - 1
-            frames = mel[k * eo.WINDOW_HOP_FRAMES:
-                         (min(n, k + self._batch) - 1) * eo.WINDOW_HOP_FRAMES + eo.WINDOW_FRAMES]
-            embeddings.append(self.embedder.embeddings_of_mel(frames))
-        embeddings = np.concatenate(embeddings).astype(np.float32)
         views = np.lib.stride_tricks.sliding_window_view(embeddings, self.steps, axis=0)
         views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
         post = np.concatenate([self.head.predict(views[i:i + self._batch], verbose=0)
                                for i in range(0, len(views), self._batch)])
-        ends = eo.embedding_end_samples(n)[self.steps - 1:]
-        return 1000.0 * ends / self.sample_rate_hz, post.astype(np.float32)
+        return 1000.0 * ends[self.steps - 1:] / self.sample_rate_hz, post.astype(np.float32)
+
+
+def embeddings_of_recording(embedder: eo.Embedder, samples: np.ndarray, batch: int = 2048
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """(float32 [n, 96] embeddings every 80 ms, int64 [n] the sample where each one's audio ends)
+    of int16 ``samples``; the mel is made chunk-wise (module docstring)."""
+    if eo.mel_frames(len(samples)) < eo.WINDOW_FRAMES:
+        return np.zeros((0, eo.EMBEDDING_DIM), np.float32), np.zeros(0, np.int64)
+    mel = mel_of_recording(embedder, samples.astype(np.float32) / 32768.0)
+    n = eo.embedding_count(len(mel))
+    embeddings = [np.zeros((0, eo.EMBEDDING_DIM), np.float32)]
+    for k in range(0, n, batch):  # the frames of embeddings k .. k + batch - 1
+        frames = mel[k * eo.WINDOW_HOP_FRAMES:
+                     (min(n, k + batch) - 1) * eo.WINDOW_HOP_FRAMES + eo.WINDOW_FRAMES]
+        embeddings.append(embedder.embeddings_of_mel(frames))
+    return np.concatenate(embeddings).astype(np.float32), eo.embedding_end_samples(n)

@@ -20,8 +20,9 @@ last second, each window scaled to its peak and given its own MFCC, as its READM
 * DET: the device Detector swept over thresholds and averaging windows; for each budget the
   fewest misses with false accepts at or under it. This is the best each model can do on this
   recording (the threshold is chosen on the test audio itself), the fair way to compare curves;
-* calibrated: a kws export's detector.json (chosen on a validation stream, never this one), as
-  kws-infer uses it by default: the miss rate a user gets, and the FA/h it really gives here.
+* calibrated: a kws export's (or a stream-trained embedding head's: embedding_stream_head.py)
+  detector.json, chosen on a validation stream, never this one, as kws-infer uses it by default:
+  the miss rate a user gets, and the FA/h it really gives here.
 
 Writes results.json and det.png (all curves) into --output_dir.
 """
@@ -160,7 +161,7 @@ def main(argv):
         pretrained_dir(), "stream_int8", 40), pretrained_dir())]
     models += [(e, lambda e=e: sources.DeviceSource(e, "stream_int8", 40), e)
                for e in _EXPORT_DIRS.value]
-    models += [(f"embedding head {d}", lambda d=d: embedding_stream.EmbeddingSource(d), None)
+    models += [(f"embedding head {d}", lambda d=d: embedding_stream.EmbeddingSource(d), d)
                for d in _EMBEDDING_HEADS.value]
     if not _NO_REFERENCE.value:
         models.append(("MLPerf Tiny reference", lambda: ReferenceSource(_HOP_MS.value), None))

@@ -1,0 +1,51 @@
+"""benchmarks/embedding_stream_head.py: the sequence form of the head (trained on whole recordings)
+equals its window form (saved for stream_side_by_side.py) on every step, and bad trees end in one
+line before any work. Run in subprocesses (the benchmark defines absl flags). Marked slow only to
+keep it out of the Bazel run (benchmarks/ is not a Bazel target)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BENCHMARKS, run_benchmark_code
+
+pytestmark = pytest.mark.slow
+
+
+def test_sequence_head_equals_window_head_on_every_step():
+    got = run_benchmark_code("import embedding_stream_head as esh\nfrom absl import flags\n"
+                             "flags.FLAGS(['x', '--hidden=8'])", """
+seq, win = esh.build_head(4)
+x = np.random.default_rng(0).normal(size=(1, 60, 96)).astype(np.float32)
+whole = seq.predict(x, verbose=0)[0]
+views = np.stack([x[0, i:i + esh.VIEW] for i in range(60 - esh.VIEW + 1)])
+each = win.predict(views, verbose=0)
+print(json.dumps({"shape": list(whole.shape), "max_diff": float(np.abs(whole - each).max()),
+                  "sums": float(np.abs(whole.sum(1) - 1).max())}))
+""")
+    assert got["shape"] == [60 - 16 + 1, 4]
+    assert got["max_diff"] < 1e-5
+    assert got["sums"] < 1e-5
+
+
+def _script(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(BENCHMARKS / "embedding_stream_head.py"), *args],
+                          capture_output=True, text=True, check=False, timeout=300)
+
+
+def test_a_missing_tree_is_a_one_line_error(tmp_path):
+    done = _script(f"--data_dir={tmp_path / 'nope'}", f"--workdir={tmp_path / 'w'}",
+                   f"--output_dir={tmp_path / 'o'}")
+    assert done.returncode == 1
+    assert "does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_real_validation_voices_need_a_merged_tree(tmp_path, shared_data):
+    done = _script(f"--data_dir={shared_data / 'speech_commands_test_v0.02_dev'}",
+                   f"--workdir={tmp_path / 'w'}", f"--output_dir={tmp_path / 'o'}")
+    assert done.returncode == 1
+    assert "--validation_voices=all" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "w").exists()  # refused before any recording or embedding
