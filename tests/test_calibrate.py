@@ -121,3 +121,31 @@ def test_detector_file_round_trip_and_bad_file(tmp_path):
         detect.load_detector_file(str(tmp_path))
     with pytest.raises(ValueError, match="does not have"):
         detect.Detector(LABELS, detect.DetectorConfig(label_thresholds=(("stop", 0.5),)))
+
+
+@pytest.mark.parametrize("budget", [0.0, 6.0, 30.0])
+def test_shared_threshold_is_the_best_single_threshold_within_the_budget(budget):
+    times, post, events, duration = _stream(seed=2)
+    windows, thresholds = (120.0, 200.0, 400.0), (0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    result = calibrate.calibrate(LABELS, times, post, events, duration, budget,
+                                 average_windows_ms=windows, thresholds=thresholds,
+                                 shared_threshold=True)
+    assert set(dict(result.detector.label_thresholds).values()) == {result.detector.threshold}
+    # An independent brute force with the device Detector over the same grid.
+    best = None
+    for window in windows:
+        for threshold in thresholds:
+            config = detect.DetectorConfig(average_window_ms=window, threshold=threshold)
+            found = detect.Detector(LABELS, config).run(zip(times, post))
+            m, _ = sm.score(events, found, ("yes", "no"), duration, 1000.0)
+            if m.fa_per_hour <= budget and (best is None or m.miss_rate < best):
+                best = m.miss_rate
+    assert best is not None
+    assert result.metrics.miss_rate == pytest.approx(best)
+    found = detect.Detector(LABELS, result.detector).run(zip(times, post))
+    m, _ = sm.score(events, found, ("yes", "no"), duration, 1000.0)
+    assert m.fa_per_hour <= budget and m.miss_rate == pytest.approx(result.metrics.miss_rate)
+    # Per-keyword thresholds have every shared choice among theirs: never more misses.
+    per_keyword = calibrate.calibrate(LABELS, times, post, events, duration, budget,
+                                      average_windows_ms=windows, thresholds=thresholds)
+    assert per_keyword.metrics.miss_rate <= result.metrics.miss_rate + 1e-9

@@ -97,6 +97,10 @@ _CALIBRATE_FA_PER_HOUR = flags.DEFINE_float(
     "per-keyword thresholds for this false-accept budget on this recording (use a validation "
     "split) and write them to <model_dir>/detector.json, which kws-infer and kws-stream-eval then "
     "use by default.", lower_bound=0)
+_CALIBRATE_THRESHOLDS = flags.DEFINE_enum(
+    "calibrate_thresholds", "per_keyword", ["per_keyword", "shared"], "With "
+    "--calibrate_fa_per_hour: one threshold per keyword, or one shared by all (fewer choices to fit "
+    "to a short calibration recording; kws.stream_eval.calibrate).")
 _RECORDING = flags.DEFINE_string("recording", "", "Your own 16-bit mono WAV (with --labels_csv) "
                                  "instead of a generated recording.")
 _LABELS_CSV = flags.DEFINE_string("labels_csv", "", "Ground truth of --recording: a CSV with "
@@ -200,7 +204,8 @@ def main(argv: list[str]) -> int:
             chosen = calibrate.calibrate(source.labels, source.times_ms, source.values,
                                          recording.events, recording.duration_s,
                                          _CALIBRATE_FA_PER_HOUR.value, config.detector,
-                                         tolerance_ms=config.tolerance_ms)
+                                         tolerance_ms=config.tolerance_ms,
+                                         shared_threshold=_CALIBRATE_THRESHOLDS.value == "shared")
         except ValueError as e:
             raise UserError(f"calibration failed: {e}") from e
         path = detect.save_detector_file(_MODEL_DIR.value, chosen.detector, {
