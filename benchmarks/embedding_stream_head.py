@@ -19,8 +19,9 @@ training speakers of --negative_dirs (by the speaker rule, as stream_side_by_sid
 speakers out) and every clip of --extra_negative_dirs (other speech no test stream holds), over
 --noise_dirs at --snr_db. Each mining round adds --mining_streams recordings of other words only
 (new seeds); the steps where the last round's head gave a keyword >= --mining_threshold weigh
---mining_weight. The validation stream: the validation split (held-out synthetic voices, real
-validation speakers) and the validation speakers of --negative_dirs. Targets: stream_labels.py.
+--mining_weight; the round kept is the one with the fewest validation misses. The validation
+stream: the validation split's real voices (--validation_voices=all: its synthetic ones too) and
+the validation speakers of --negative_dirs. Targets: stream_labels.py.
 Embeddings of every recording are cached under --workdir/streams; each round's head under
 --output_dir/rounds, so a killed run continues.
 """
@@ -82,7 +83,8 @@ _SNR_DB = flags.DEFINE_list("snr_db", ["0", "5", "10", "15", "20", "30"], "Train
 _MEAN_GAP_S = flags.DEFINE_float("mean_gap_s", 2.0, "Mean gap between training words.")
 _POSITIVE_TAIL_MS = flags.DEFINE_float("positive_tail_ms", 400.0, "stream_labels.py.")
 _CUT_WORDS = flags.DEFINE_enum("cut_words", "negative", list(sl.CUT_WORDS), "Cut-off keywords.")
-_NEGATIVE_WEIGHT = flags.DEFINE_float("negative_weight", 1.0, "Loss weight of negative steps.")
+_NEGATIVE_WEIGHT = flags.DEFINE_float("negative_weight", 0.3, "Loss weight of negative steps "
+                                      "(positives weigh 1; chosen on the validation stream).")
 _MINING_ROUNDS = flags.DEFINE_integer("mining_rounds", 1, "Rounds of hard-negative mining.")
 _MINING_STREAMS = flags.DEFINE_integer("mining_streams", 4, "Other-word recordings per round.")
 _MINING_THRESHOLD = flags.DEFINE_float("mining_threshold", 0.5, "A step fires at this.")
@@ -90,6 +92,9 @@ _MINING_WEIGHT = flags.DEFINE_float("mining_weight", 5.0, "Loss weight of a mine
 _EPOCHS = flags.DEFINE_integer("epochs", 30, "Epochs per round.")
 _HIDDEN = flags.DEFINE_integer("hidden", 128, "Width of the head.")
 _FA_PER_HOUR = flags.DEFINE_float("fa_per_hour", 2.0, "Budget of epoch choice and calibration.")
+_THRESHOLDS = flags.DEFINE_enum("thresholds", "shared", ["shared", "per_keyword"], "Calibrated "
+                                 "detector: one threshold for all keywords (measured to hold its "
+                                 "budget on unseen speakers) or one per keyword.")
 _THREADS = flags.DEFINE_integer("threads", 2, "CPU threads of the embedding model.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the recordings and the head.")
 
@@ -280,6 +285,33 @@ def train_round(streams, mined, labels, validation: Stream, round_dir: str):
         return seq, win, json.load(f)
 
 
+RECIPE_FLAGS = ("data_dir", "negative_dirs", "extra_negative_dirs", "noise_dirs",
+                "validation_percentage", "testing_percentage", "train_streams", "stream_minutes",
+                "validation_minutes", "validation_voices", "unknown_share", "snr_db", "mean_gap_s",
+                "positive_tail_ms", "cut_words", "negative_weight", "mining_streams",
+                "mining_threshold", "mining_weight", "epochs", "hidden", "fa_per_hour", "seed")
+"""The flags a trained round depends on: a rerun into the same --output_dir must give them all
+the same values (--mining_rounds may grow: the finished rounds are kept)."""
+
+
+def check_recipe(path: str) -> None:
+    """Writes the recipe flags to ``path``, or refuses a rerun whose flags differ from them."""
+    recipe = {name: flags.FLAGS[name].value for name in RECIPE_FLAGS}
+    recipe = json.loads(json.dumps(recipe))
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            before = json.load(f)
+        differ = sorted(k for k in set(recipe) | set(before) if recipe.get(k) != before.get(k))
+        if differ:
+            raise UserError(f"{os.path.dirname(path)} holds a head trained with other "
+                            f"{', '.join('--' + k for k in differ)}; give another --output_dir "
+                            "or the same flags (to continue it)")
+        return
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(recipe, f, indent=2)
+
+
 def main(argv):
     del argv
     labels = (sc.UNKNOWN_LABEL,) + tuple(sc.SPEECH_COMMANDS_KEYWORDS)
@@ -289,6 +321,7 @@ def main(argv):
                         "real_voices.py --prepare_only (this file's docstring)")
     if _VALIDATION_VOICES.value == "real":
         synthetic_dir()  # checked before any slow work
+    check_recipe(os.path.join(_OUTPUT_DIR.value, "recipe.json"))
     train_pools, val_pools = pools("train"), pools("validation")
     negative_pools = dataclasses.replace(train_pools, keywords={k: v[:1] for k, v in
                                                                 train_pools.keywords.items()})
@@ -305,6 +338,7 @@ def main(argv):
         unknown_share=_UNKNOWN_SHARE.value), box)) for i in range(_TRAIN_STREAMS.value)]
     mined: dict = {}
     report = {"rounds": []}
+    best = None  # (validation misses, round, window model weights)
     for r in range(_MINING_ROUNDS.value + 1):
         print(f"round {r}: {len(streams)} recordings, {sum(len(v) for v in mined.values())} "
               "mined steps", flush=True)
@@ -313,6 +347,8 @@ def main(argv):
         report["rounds"].append({"recordings": len(streams), "mined_steps": sum(
             len(v) for v in mined.values()), "chosen_epoch": log["chosen_epoch"],
             "validation_miss_rate": log["validation_miss_rate"]})
+        if best is None or log["validation_miss_rate"] < best[0]:
+            best = (log["validation_miss_rate"], r, seq.get_weights())
         if r == _MINING_ROUNDS.value:
             break
         for i in range(_MINING_STREAMS.value):  # other words only: every firing is false
@@ -331,11 +367,15 @@ def main(argv):
                                    ) + VIEW - 1
             fired = fired[np.isin(kind[fired], (sl.KIND_NEGATIVE, sl.KIND_PARTIAL))]
             mined[name] = np.union1d(mined.get(name, np.zeros(0, np.int64)), fired)
+    seq.set_weights(best[2])  # the round with the fewest validation misses at the budget
+    report["chosen_round"] = best[1]
+    print(f"chose round {best[1]} ({100 * best[0]:.1f} % validation misses)", flush=True)
     times, post = stream_posteriors(seq, validation)
     try:
         chosen = calibrate.calibrate(labels, times, post, validation.events,
                                      validation.duration_s, _FA_PER_HOUR.value,
-                                     average_windows_ms=WINDOWS_MS, thresholds=THRESHOLDS)
+                                     average_windows_ms=WINDOWS_MS, thresholds=THRESHOLDS,
+                                     shared_threshold=_THRESHOLDS.value == "shared")
     except ValueError as e:
         raise UserError(f"calibration on the validation stream failed: {e}") from e
     out = _OUTPUT_DIR.value

@@ -49,3 +49,22 @@ def test_real_validation_voices_need_a_merged_tree(tmp_path, shared_data):
     assert done.returncode == 1
     assert "--validation_voices=all" in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "w").exists()  # refused before any recording or embedding
+
+
+def test_a_rerun_with_other_recipe_flags_is_refused(tmp_path):
+    got = run_benchmark_code("import embedding_stream_head as esh\nfrom absl import flags\n"
+                             "from kws.errors import UserError", f"""
+path = {str(tmp_path / 'head' / 'recipe.json')!r}
+flags.FLAGS(['x', '--negative_weight=0.3', '--mining_rounds=1'])
+esh.check_recipe(path)
+flags.FLAGS(['x', '--negative_weight=0.3', '--mining_rounds=2'])  # more rounds: a continuation
+esh.check_recipe(path)
+flags.FLAGS(['x', '--negative_weight=0.5', '--epochs=3'])
+try:
+    esh.check_recipe(path)
+    print(json.dumps({{"refused": ""}}))
+except UserError as e:
+    print(json.dumps({{"refused": str(e)}}))
+""")
+    assert "--epochs, --negative_weight" in got["refused"]
+    assert "another --output_dir" in got["refused"]
