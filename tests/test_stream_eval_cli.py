@@ -244,3 +244,21 @@ def test_calibration_writes_a_detector_that_both_commands_use(demo_dirs, words, 
     bad = subprocess.run([sys.executable, "-m", "kws.device.cli", f"--model_dir={broken}",
                           str(wav)], capture_output=True, text=True, check=False, cwd=REPO_ROOT)
     assert bad.returncode == 1 and "not a valid detector file" in bad.stderr
+
+
+def test_shared_calibration_gives_every_keyword_one_threshold(demo_dirs, words, tmp_path):
+    import shutil
+
+    from kws.device import detect
+
+    export = tmp_path / "export"
+    shutil.copytree(demo_dirs[0], export)
+    done = _run(f"--model_dir={export}", f"--data_dir={words}", "--split=all",
+                "--duration_minutes=3", "--snr_db=10,20", "--seed=7", "--calibrate_fa_per_hour=20",
+                "--calibrate_thresholds=shared", f"--output_dir={tmp_path / 'calib'}")
+    assert done.returncode == 0, done.stderr[-3000:]
+    config, data = detect.load_detector_file(str(export))
+    thresholds = dict(config.label_thresholds)
+    assert set(thresholds) == set(demo.DEMO_KEYWORDS)
+    assert set(thresholds.values()) == {config.threshold}
+    assert data["calibration_stream"]["fa_per_hour"] <= 20
