@@ -50,8 +50,8 @@ from kws.data import speech_commands as sc
 from kws.device import detect
 from kws.errors import UserError
 from kws.stream_eval import calibrate
-from kws.stream_eval import metrics as sm
 from kws.stream_eval import recording as rec
+from kws.stream_eval import truth
 
 _SHARED = os.environ.get("KWS_SHARED_DATA", os.path.join(os.path.dirname(os.path.dirname(
     os.path.dirname(os.path.abspath(__file__)))), "shared", "data"))
@@ -182,7 +182,6 @@ def stream(name: str, clip_pools: rec.ClipPools, config: rec.RecordingConfig,
                  events=np.array(events), duration_s=recording.duration_s)
         os.replace(path + ".tmp.npz", path)
     with np.load(path) as f:
-        from kws.stream_eval import truth  # pylint: disable=import-outside-toplevel
         events = tuple(truth.Event(**e) for e in json.loads(str(f["events"])))
         return Stream(f["embeddings"], f["end_s"], events, float(f["duration_s"]))
 
@@ -215,18 +214,18 @@ def stream_posteriors(model, s: Stream) -> tuple[np.ndarray, np.ndarray]:
     return 1000.0 * s.end_s[VIEW - 1:], post
 
 
-def best_at_budget(labels, times, post, s: Stream, budget: float) -> tuple[float, tuple]:
-    """Fewest misses at <= budget FA/h over the swept detectors, and that detector."""
-    best = (1.0, None)
-    keywords = sm.keywords_of(labels, detect.DetectorConfig())
-    for window in WINDOWS_MS:
-        for threshold in THRESHOLDS:
-            config = detect.DetectorConfig(average_window_ms=window, threshold=threshold)
-            m, _ = sm.score(s.events, calibrate.run_fast(labels, config, times, post), keywords,
-                            s.duration_s, 1000.0)
-            if m.fa_per_hour <= budget + 1e-9 and m.miss_rate < best[0]:
-                best = (m.miss_rate, (window, threshold, m.fa_per_hour))
-    return best
+def best_at_budget(labels, times, post, s: Stream, budget: float) -> tuple[float, tuple | None]:
+    """Fewest misses at <= budget FA/h with one threshold for all keywords (the shared
+    calibration over WINDOWS_MS x THRESHOLDS), and that detector as (window ms, threshold, FA/h);
+    (1.0, None) when no detector meets the budget."""
+    try:
+        c = calibrate.calibrate(labels, times, post, s.events, s.duration_s, budget,
+                                average_windows_ms=WINDOWS_MS, thresholds=THRESHOLDS,
+                                shared_threshold=True)
+    except ValueError:  # no window and threshold keep false accepts within the budget
+        return 1.0, None
+    return c.metrics.miss_rate, (c.detector.average_window_ms, c.detector.threshold,
+                                 c.metrics.fa_per_hour)
 
 
 def labelling() -> sl.StepLabelConfig:
@@ -277,12 +276,11 @@ def train_round(streams, mined, labels, validation: Stream, round_dir: str):
             best, best_weights = (miss, epoch + 1), seq.get_weights()
     seq.set_weights(best_weights)
     os.makedirs(round_dir, exist_ok=True)
+    result = {"epochs": log, "chosen_epoch": best[1], "validation_miss_rate": best[0]}
     with open(os.path.join(round_dir, "log.json"), "w", encoding="utf-8") as f:
-        json.dump({"epochs": log, "chosen_epoch": best[1], "validation_miss_rate": best[0]}, f,
-                  indent=2)
+        json.dump(result, f, indent=2)
     seq.save_weights(weights_path)
-    with open(os.path.join(round_dir, "log.json"), encoding="utf-8") as f:
-        return seq, win, json.load(f)
+    return seq, win, result
 
 
 RECIPE_FLAGS = ("data_dir", "negative_dirs", "extra_negative_dirs", "noise_dirs",
