@@ -349,7 +349,14 @@ def main(argv):
             best = (log["validation_miss_rate"], r, seq.get_weights())
         if r == _MINING_ROUNDS.value:
             break
-        for i in range(_MINING_STREAMS.value):  # other words only: every firing is false
+        for name, s in streams:  # the negatives of the recordings trained on so far
+            _, kind = sl.step_labels(s.end_s, s.events, sc.SPEECH_COMMANDS_KEYWORDS,
+                                     labelling(), first_step=VIEW - 1)
+            fired = sl.fired_steps(stream_posteriors(seq, s)[1], _MINING_THRESHOLD.value
+                                   ) + VIEW - 1
+            fired = fired[np.isin(kind[fired], (sl.KIND_NEGATIVE, sl.KIND_PARTIAL))]
+            mined[name] = np.union1d(mined.get(name, np.zeros(0, np.int64)), fired)
+        for i in range(_MINING_STREAMS.value):  # and new other words only: every firing is false
             name = f"mine{r}_{i}"
             s = stream(name, negative_pools, rec.RecordingConfig(
                 duration_s=60 * _STREAM_MINUTES.value, seed=20_000 * (1 + _SEED.value) + 100 * r
@@ -358,13 +365,6 @@ def main(argv):
             mined[name] = sl.fired_steps(stream_posteriors(seq, s)[1], _MINING_THRESHOLD.value
                                          ) + VIEW - 1
             streams.append((name, s))
-        for name, s in streams[:-_MINING_STREAMS.value]:  # and the training streams' negatives
-            _, kind = sl.step_labels(s.end_s, s.events, sc.SPEECH_COMMANDS_KEYWORDS,
-                                     labelling(), first_step=VIEW - 1)
-            fired = sl.fired_steps(stream_posteriors(seq, s)[1], _MINING_THRESHOLD.value
-                                   ) + VIEW - 1
-            fired = fired[np.isin(kind[fired], (sl.KIND_NEGATIVE, sl.KIND_PARTIAL))]
-            mined[name] = np.union1d(mined.get(name, np.zeros(0, np.int64)), fired)
     seq.set_weights(best[2])  # the round with the fewest validation misses at the budget
     report["chosen_round"] = best[1]
     print(f"chose round {best[1]} ({100 * best[0]:.1f} % validation misses)", flush=True)
