@@ -16,12 +16,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_sequence_head_equals_window_head_on_every_step():
-    got = run_benchmark_code("import embedding_stream_head as esh\nfrom absl import flags\n"
-                             "flags.FLAGS(['x', '--hidden=8'])", """
-seq, win = esh.build_head(4)
+    got = run_benchmark_code("import stream_head as sh", """
+seq, win = sh.build_head(4, hidden=8)
 x = np.random.default_rng(0).normal(size=(1, 60, 96)).astype(np.float32)
 whole = seq.predict(x, verbose=0)[0]
-views = np.stack([x[0, i:i + esh.VIEW] for i in range(60 - esh.VIEW + 1)])
+views = np.stack([x[0, i:i + sh.VIEW] for i in range(60 - sh.VIEW + 1)])
 each = win.predict(views, verbose=0)
 print(json.dumps({"shape": list(whole.shape), "max_diff": float(np.abs(whole - each).max()),
                   "sums": float(np.abs(whole.sum(1) - 1).max())}))
