@@ -61,8 +61,9 @@ class EmbeddingSource:
                             f"view ({self.steps} embeddings)")
         views = np.lib.stride_tricks.sliding_window_view(embeddings, self.steps, axis=0)
         views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
-        post = np.concatenate([self.head.predict(views[i:i + self._batch], verbose=0)
-                               for i in range(0, len(views), self._batch)])
+        post = np.concatenate([np.asarray(self.head(views[i:i + self._batch], training=False))
+                               for i in range(0, len(views), self._batch)])  # no predict():
+        # its per-call set-up cost more than the head itself on a clip of a few seconds
         return 1000.0 * ends[self.steps - 1:] / self.sample_rate_hz, post.astype(np.float32)
 
 

@@ -71,7 +71,7 @@ _DEFAULTS = {"workdir": "runs/wake_word", "words": list(WORDS),
              "positives_dir": os.path.join(cw._SHARED_DATA, "wake_words_picovoice")}
 _SWEEP = tuple(sorted(set(np.round(np.arange(0.01, 1.0, 0.01), 2).tolist()
                           + np.round(np.arange(0.991, 1.0, 0.001), 3).tolist()
-                          + [0.9995, 0.9999, 1.0])))
+                          + [0.9995, 0.9999, 0.99995, 0.99999, 0.999995, 0.999999, 1.0])))
 
 _STREAM_MINUTES = flags.DEFINE_float("stream_minutes", 120.0, "Length of the negative stream.")
 _STREAM_SEED = flags.DEFINE_integer("stream_seed", 0, "Seed of the negative stream.")

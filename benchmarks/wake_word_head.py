@@ -1,0 +1,282 @@
+r"""Wake words from synthetic speech alone on a frozen speech embedding, trained on the time axis
+(openWakeWord's kind of model, issue 13's recipe), scored as wake_word.py scores: alexa, computer,
+jarvis on the real crowd-sourced clips, false accepts on the same 2-hour real negative stream,
+openWakeWord's pretrained alexa in the same run.
+
+    nice -n 10 python benchmarks/wake_word_head.py --seed=0
+
+Steps (each cached under --workdir, so a killed run continues):
+1. `kws synth` (default engines; custom_word.py's step, the same set as wake_word.py's): the wake
+   words, their confusables (wake_word.WAKE_CONFUSABLES) and custom_word's other words; with
+   --positive_engines, each of those engines says the wake words alone (more positive voices).
+2. Training recordings (kws.stream_eval.recording, --train_streams x --train_minutes, real noise
+   of --train_noise_dirs at --train_snr_db): the wake words of the synthetic set's training and
+   test voices (the real clips are the test here; the synthetic validation voices are held out)
+   among other words: the synthetic set's other words, real speech of the training speakers of
+   --negative_dirs (the speaker rule: their test speakers are in the scored stream) and every
+   clip of --extra_negative_dirs (real v0.01 bed/cat/happy, and the default synthetic dataset's
+   words) but the ten Speech Commands keywords, whose real clips make the scored stream: neither
+   a real wake word nor any rendition of the scored negative words is heard in training.
+3. stream_head.py: per-step targets (a wake word's steps are positive for --positive_tail_ms
+   after its end, cut-off words negative), Adam for --head_epochs, the epoch with the fewest
+   misses at --fa_per_hour on a validation stream of the synthetic validation voices among real
+   other speech of the validation speakers of --negative_dirs (or the last epoch); mining rounds
+   on new recordings of other words; the detector calibrated on the validation stream (head
+   folder: head.keras, head.json, detector.json, train_report.json).
+4. wake_word.py's scoring: the head (embedding_stream.EmbeddingSource, a posterior every 80 ms)
+   and openWakeWord hear the same padded real clips and the same negative stream; per budget the
+   threshold is the DET point on the negative stream; plus the head's own calibrated detector
+   (chosen on validation audio only): its misses and false accepts per hour.
+"""
+
+from __future__ import annotations
+
+from kws import quiet
+
+quiet.install()  # before anything imports TensorFlow: no C++ start-up lines
+
+import dataclasses
+import hashlib
+import json
+import os
+import sys
+
+import numpy as np
+from absl import app
+from absl import flags
+
+import custom_word as cw  # beside this script; its flags (workdir, words, seed, ...) are ours too
+import embedding_onnx as eo
+import embedding_stream
+import stream_head as sh
+import stream_labels as sl
+import wake_word as ww  # its flags (stream_minutes, noise_dirs, budgets, ...) are ours too
+from kws.data import speech_commands as sc
+from kws.device import detect
+from kws.errors import UserError
+from kws.stream_eval import calibrate
+from kws.stream_eval import recording as rec
+
+_DEFAULTS = dict(ww._DEFAULTS, negative_dirs=[os.path.join(
+    cw._SHARED_DATA, "arabic_speech_commands_negatives")])
+_EXTRA_NEGATIVE_DIRS = flags.DEFINE_list("extra_negative_dirs", [
+    os.path.join(cw._SHARED_DATA, "speech_commands_v0.01_unknown_words"),
+    os.path.join(os.path.expanduser("~"), ".cache", "kws", "synthetic")],
+    "Other speech for training only: every clip but those in a folder named like a Speech "
+    "Commands keyword (the scored negative stream is made of real ones: its words stay unknown "
+    "to training, as custom_word.py keeps them) or like a wake word.")
+_TRAIN_NOISE_DIRS = flags.DEFINE_list("train_noise_dirs", [
+    os.path.join(cw._SHARED_DATA, "_background_noise_"),
+    os.path.join(cw._SHARED_DATA, "_background_noise_more")], "Noise under the training words.")
+_POSITIVE_ENGINES = flags.DEFINE_list("positive_engines", [], "Opt-in engines (kokoro, rhvoice, "
+                                      "pico) that say only the wake words, each its own set of "
+                                      "--opt_in_speakers speakers: more voices of the positives.")
+_TRAIN_STREAMS = flags.DEFINE_integer("train_streams", 12, "Training recordings.")
+_TRAIN_MINUTES = flags.DEFINE_float("train_minutes", 20.0, "Length of each training recording.")
+_VALIDATION_MINUTES = flags.DEFINE_float("validation_minutes", 120.0, "The validation stream.")
+_UNKNOWN_SHARE = flags.DEFINE_float("unknown_share", 0.5, "Share of other words in training.")
+_TRAIN_SNR_DB = flags.DEFINE_list("train_snr_db", ["0", "5", "10", "15", "20", "30"],
+                                  "Training SNRs.")
+_POSITIVE_TAIL_MS = flags.DEFINE_float("positive_tail_ms", 400.0, "stream_labels.py.")
+_NEGATIVE_WEIGHT = flags.DEFINE_float("negative_weight", 0.3, "Loss weight of negative steps.")
+_MINING_ROUNDS = flags.DEFINE_integer("mining_rounds", 1, "Rounds of hard-negative mining.")
+_MINING_STREAMS = flags.DEFINE_integer("mining_streams", 4, "Other-word recordings per round.")
+_MINING_WEIGHT = flags.DEFINE_float("mining_weight", 5.0, "Loss weight of a mined step.")
+_HEAD_EPOCHS = flags.DEFINE_integer("head_epochs", 30, "Epochs per round.")
+_EPOCH_CHOICE = flags.DEFINE_enum("epoch_choice", "validation", list(sh.EPOCH_CHOICES),
+                                  "The epoch kept: fewest validation misses, or the last.")
+_HIDDEN = flags.DEFINE_integer("hidden", 128, "Width of the head.")
+_FA_PER_HOUR = flags.DEFINE_float("fa_per_hour", 1.0, "Budget of epoch choice and calibration.")
+_VALIDATION_CONFUSABLES = flags.DEFINE_bool(
+    "validation_confusables", False, "Keep the confusable words in the validation stream (by "
+    "default they train but do not validate: a third of its other words would be near-homophones "
+    "of the wake words, which ordinary speech is not, and they would set its 1-FA/h threshold).")
+_HEAD_DIR = flags.DEFINE_string("head_dir", None, "The head's folder (default: <workdir>/"
+                                "heads/<recipe name>).")
+
+RECIPE_FLAGS = ("words", "engines", "num_speakers", "synth_seed", "positive_engines",
+                "opt_in_speakers", "negative_dirs",
+                "extra_negative_dirs", "train_noise_dirs", "validation_percentage",
+                "testing_percentage", "train_streams", "train_minutes", "validation_minutes",
+                "unknown_share", "train_snr_db", "positive_tail_ms", "negative_weight",
+                "mining_streams", "mining_weight", "head_epochs", "epoch_choice", "hidden",
+                "validation_confusables",
+                "fa_per_hour", "seed")
+"""The flags a trained head depends on (a rerun into its folder must give the same values)."""
+
+
+def head_dir() -> str:
+    """--head_dir, or a name made of the recipe flags that differ from their defaults."""
+    if _HEAD_DIR.value:
+        return _HEAD_DIR.value
+    changed = [f"{n}={flags.FLAGS[n].value}" for n in RECIPE_FLAGS
+               if n != "seed" and flags.FLAGS[n].value != flags.FLAGS[n].default]
+    name = "head" + ("_" + hashlib.sha1(repr(changed).encode()).hexdigest()[:8]
+                     if changed else "") + f"_s{cw._SEED.value}"
+    return os.path.join(cw._WORKDIR.value, "heads", name)
+
+
+def without_words(pools: rec.ClipPools, words: list[str]) -> rec.ClipPools:
+    """``pools`` without the other-word clips in a folder named like one of ``words``."""
+    leave = set(words)
+    return dataclasses.replace(pools, unknown=tuple(
+        p for p in pools.unknown if os.path.basename(os.path.dirname(p)) not in leave))
+
+
+def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...]
+                   ) -> rec.ClipPools:
+    """The synthetic set's ``splits`` and --negative_dirs' speakers of the same ``splits``
+    (their test speakers are never trained on), with every --extra_negative_dirs clip when
+    training."""
+    data = sc.DataConfig(data_dir=data_dir, label_mode="all_words",
+                         validation_percentage=cw._VALIDATION_PERCENTAGE.value,
+                         testing_percentage=cw._TESTING_PERCENTAGE.value)
+    parts = [rec.clip_pools(data, s, words) for s in splits]
+    merged = rec.ClipPools(keywords={w: tuple(p for part in parts for p in part.keywords[w])
+                                     for w in words},
+                           unknown=tuple(p for part in parts for p in part.unknown))
+    own = tuple(s for s in splits if s != "test")
+    for split in own:
+        merged = rec.with_negatives(merged, data, split, cw._NEGATIVE_DIRS.value)
+    if "train" in splits:
+        extra = rec.ClipPools(keywords={}, unknown=tuple(
+            p for d in _EXTRA_NEGATIVE_DIRS.value for p in sh.audio_files(d)))
+        extra = without_words(extra, list(sc.SPEECH_COMMANDS_KEYWORDS) + list(words))
+        merged = dataclasses.replace(merged, unknown=merged.unknown + extra.unknown)
+    return merged
+
+
+def recipe(words: tuple[str, ...]) -> sh.HeadRecipe:
+    return sh.HeadRecipe(keywords=words, hidden=_HIDDEN.value, epochs=_HEAD_EPOCHS.value,
+                         negative_weight=_NEGATIVE_WEIGHT.value,
+                         mining_weight=_MINING_WEIGHT.value, fa_per_hour=_FA_PER_HOUR.value,
+                         seed=cw._SEED.value, epoch_choice=_EPOCH_CHOICE.value,
+                         labelling=sl.StepLabelConfig(positive_tail_ms=_POSITIVE_TAIL_MS.value))
+
+
+def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], out: str) -> None:
+    """Trains, mines and calibrates the head into ``out`` (step 3), unless it is there."""
+    if os.path.isfile(os.path.join(out, "detector.json")):
+        return
+    train_pools = training_pools(data_dir, words, ("train", "test"))
+    val_pools = training_pools(data_dir, words, ("validation",))
+    if not _VALIDATION_CONFUSABLES.value:
+        val_pools = without_words(val_pools, confusables)
+    negative_pools = dataclasses.replace(train_pools, keywords={w: v[:1] for w, v in
+                                                                train_pools.keywords.items()})
+    print(f"training pools: {sum(map(len, train_pools.keywords.values()))} wake-word clips, "
+          f"{len(train_pools.unknown)} other; validation: "
+          f"{sum(map(len, val_pools.keywords.values()))} / {len(val_pools.unknown)}", flush=True)
+    workdir = cw._WORKDIR.value
+    cache = sh.Embeddings(os.path.join(workdir, "head_streams"),
+                          lambda: eo.resources(workdir), _TRAIN_NOISE_DIRS.value)
+    seed, snr = cw._SEED.value, tuple(float(v) for v in _TRAIN_SNR_DB.value)
+    validation = cache.stream("validation", val_pools, rec.RecordingConfig(
+        duration_s=60 * _VALIDATION_MINUTES.value, seed=1000 + seed, unknown_share=0.5,
+        mean_gap_s=2.0, min_gap_s=0.5))
+    streams = [(f"train{i}", cache.stream(f"train{i}", train_pools, rec.RecordingConfig(
+        duration_s=60 * _TRAIN_MINUTES.value, seed=10_000 * (1 + seed) + i, snr_db=snr,
+        mean_gap_s=2.0, min_gap_s=0.5, unknown_share=_UNKNOWN_SHARE.value)))
+        for i in range(_TRAIN_STREAMS.value)]
+
+    def mining_stream(r: int, i: int):
+        name = f"mine{r}_{i}"
+        return name, cache.stream(name, negative_pools, rec.RecordingConfig(
+            duration_s=60 * _TRAIN_MINUTES.value, seed=20_000 * (1 + seed) + 100 * r + i,
+            snr_db=snr, mean_gap_s=2.0, min_gap_s=0.5, unknown_share=1.0))
+    head = recipe(words)
+    seq, win, report = sh.train_with_mining(streams, mining_stream, validation, out, head,
+                                            _MINING_ROUNDS.value, _MINING_STREAMS.value)
+    report["calibrated"] = sh.save_head(seq, win, validation, out, head, workdir)
+    report["flags"] = {n: flags.FLAGS[n].value for n in RECIPE_FLAGS + ("mining_rounds",)}
+    with open(os.path.join(out, "train_report.json"), "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=2, default=str)
+
+
+def calibrated_row(scans: dict, labels: tuple[str, ...], words: list[str], hours: float,
+                   detector: detect.DetectorConfig) -> dict:
+    """Per word, the head's own detector (window and thresholds chosen on validation audio) run as
+    on the device (kws.stream_eval.calibrate.run_fast): the share of its clips where it never
+    reports the word, and its reports of the word on the negative stream per hour."""
+    fired = calibrate.run_fast(labels, detector, scans["stream:times"], scans["stream:post"])
+    out = {}
+    for word in words:
+        bounds = np.concatenate([[0], np.cumsum(scans[f"{word}:lengths"])])
+        missed = [not any(d.label == word for d in calibrate.run_fast(
+            labels, detector, scans[f"{word}:times"][a:b], scans[f"{word}:post"][a:b]))
+            for a, b in zip(bounds, bounds[1:])]
+        out[word] = {"threshold": detector.threshold_of(word),
+                     "average_window_ms": detector.average_window_ms,
+                     "miss_rate": float(np.mean(missed)),
+                     "fa_per_hour": sum(d.label == word for d in fired) / hours}
+    return out
+
+
+def main(argv: list[str]) -> int:
+    del argv
+    import oww_peer  # pylint: disable=import-outside-toplevel  (beside this script)
+
+    words, workdir = list(cw._WORDS.value), cw._WORKDIR.value
+    budgets, windows = ww._positive_floats(ww._BUDGETS), ww._positive_floats(ww._AVERAGE_WINDOWS_MS)
+    out = head_dir()
+    sh.check_recipe(os.path.join(out, "recipe.json"),
+                    {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
+    confusables = ww.wake_confusables(words, cw._CONFUSABLES.value,
+                                      cw._CONFUSABLES_PER_WORD.value, tuple(cw._OTHER_WORDS.value))
+    all_words = cw.synth_words(words, confusables, cw._OTHER_WORDS.value)
+    groups = cw.engine_groups(list(cw._ENGINES.value))
+    set_dirs = [cw.synthesize(g, all_words, workdir) for g in groups]
+    extra = cw.engine_groups(list(_POSITIVE_ENGINES.value)) if _POSITIVE_ENGINES.value else []
+    set_dirs += [cw.synthesize(g, words, os.path.join(workdir, "positives")) for g in extra]
+    data_dir = cw.merge_sets(set_dirs, os.path.join(workdir, "data", "+".join(
+        groups + [f"{g}-positives" for g in extra])))
+    train_head(data_dir, tuple(words), confusables, out)
+
+    clips = cw.scored_clips(words)
+    recording = ww._stream(clips, workdir)
+    hours = recording.duration_s / 3600.0
+    positives, skipped = ww._positives(clips, words)
+    tag = ww._scan_name()
+    source = embedding_stream.EmbeddingSource(out)
+    scans = ww.scan(source, recording.samples, positives, os.path.join(out, f"scan_{tag}.npz"))
+    name = f"speech embedding + stream head ({os.path.basename(out)})"
+    results = {name: ww.evaluate(scans, source.labels, words, hours, budgets, windows)}
+    detector, _ = detect.load_detector_file(out)
+    own = calibrated_row(scans, source.labels, words, hours, detector)
+    peer_words = [w for w in words if w in ww.OWW_MODELS]
+    if ww._PEER.value and peer_words:
+        models = ww.install_peer(os.path.join(workdir, "oww"))
+        for word in peer_words:
+            peer = oww_peer.OwwSource(models, ww.OWW_MODELS[word], word)
+            peer_scans = ww.scan(peer, recording.samples, {word: positives[word]},
+                                 os.path.join(workdir, "oww_scans", f"{word}_{tag}.npz"))
+            results[f"openWakeWord {ww.OWW_VERSION} {ww.OWW_MODELS[word]}"] = ww.evaluate(
+                peer_scans, peer.labels, [word], hours, budgets, windows)
+    summary = {"stream": {"minutes": recording.duration_s / 60, "seed": ww._STREAM_SEED.value,
+                          "one_fa_per_hour": 1 / hours},
+               "words": words, "skipped": skipped, "lead_ms": ww._LEAD_MS.value,
+               "pad_ms": cw._PAD_MS.value, "results": results, "calibrated_detector": own}
+    path = os.path.join(out, f"wake_results_{tag}.json")
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=1)
+    print(f"{path}\nnegative stream {recording.duration_s / 60:.0f} min (one FA = {1 / hours:.2g} "
+          f"FA/h); thresholds chosen on it\n" + ww.table(results, budgets))
+    print("the head's own detector (window and thresholds chosen on validation audio):")
+    for word, r in own.items():
+        print(f"  {word}: misses {100 * r['miss_rate']:.1f} %, {r['fa_per_hour']:.1f} FA/h "
+              f"(threshold {r['threshold']:g}, {r['average_window_ms']:g} ms)")
+    return 0
+
+
+def _main_or_error(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except UserError as e:
+        print(f"wake_word_head.py: error: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    for _name, _value in _DEFAULTS.items():
+        flags.FLAGS.set_default(_name, _value)
+    app.run(_main_or_error)
