@@ -16,7 +16,8 @@ stream_side_by_side.py --embedding_heads (head.keras, head.json, detector.json).
 Data: --train_streams recordings of --stream_minutes each (kws.stream_eval.recording, one seed
 each) from the training split of --data_dir (real training speakers and synthetic voices), the
 training speakers of --negative_dirs (by the speaker rule, as stream_side_by_side.py holds its test
-speakers out) and every clip of --extra_negative_dirs (other speech no test stream holds), over
+speakers out), every clip of --extra_negative_dirs (other speech no test stream holds) and the
+training and test voices' keywords of --extra_keyword_dirs (more synthetic voices), over
 --noise_dirs at --snr_db. Each mining round adds --mining_streams recordings of other words only
 (new seeds); the steps where the last round's head gave a keyword >= --mining_threshold weigh
 --mining_weight; the round kept is the one with the fewest validation misses. The validation
@@ -56,6 +57,10 @@ _NEGATIVE_DIRS = flags.DEFINE_list("negative_dirs", [os.path.join(
     "speakers train, validation speakers validate, test speakers are never read.")
 _EXTRA_NEGATIVE_DIRS = flags.DEFINE_list("extra_negative_dirs", [os.path.join(
     _SHARED, "wake_words_picovoice")], "Other speech for training only (every clip).")
+_EXTRA_KEYWORD_DIRS = flags.DEFINE_list("extra_keyword_dirs", [], "More keyword voices for "
+                                         "training: `kws synth` sets (e.g. --engines=kokoro) of "
+                                         "the keywords; their training and test voices train, "
+                                         "their validation voices are never heard.")
 _NOISE_DIRS = flags.DEFINE_list("noise_dirs", [os.path.join(_SHARED, "_background_noise_"),
                                                os.path.join(_SHARED, "_background_noise_more")],
                                 "Real background noise under the words.")
@@ -105,6 +110,13 @@ def pools(split: str, negatives_only: bool = False) -> rec.ClipPools:
     if split == "train":
         extra = tuple(p for d in _EXTRA_NEGATIVE_DIRS.value for p in sh.audio_files(d))
         merged = dataclasses.replace(merged, unknown=merged.unknown + extra)
+        for folder in _EXTRA_KEYWORD_DIRS.value:
+            voices = sc.DataConfig(data_dir=folder, label_mode="all_words")
+            more = [rec.clip_pools(voices, s, sc.SPEECH_COMMANDS_KEYWORDS)
+                    for s in ("train", "test")]
+            merged = dataclasses.replace(merged, keywords={
+                k: v + tuple(p for m in more for p in m.keywords[k])
+                for k, v in merged.keywords.items()})
     if split == "validation" and _VALIDATION_VOICES.value == "real":
         merged = real_only(merged, synthetic_dir())
     return merged
@@ -144,7 +156,8 @@ def recipe() -> sh.HeadRecipe:
                                      cut_words=_CUT_WORDS.value))
 
 
-RECIPE_FLAGS = ("data_dir", "negative_dirs", "extra_negative_dirs", "noise_dirs",
+RECIPE_FLAGS = ("data_dir", "negative_dirs", "extra_negative_dirs", "extra_keyword_dirs",
+                "noise_dirs",
                 "validation_percentage", "testing_percentage", "train_streams", "stream_minutes",
                 "validation_minutes", "validation_voices", "unknown_share", "snr_db", "mean_gap_s",
                 "positive_tail_ms", "cut_words", "negative_weight", "mining_streams",

@@ -273,7 +273,8 @@ def save_head(seq, win, validation: Stream, out: str, recipe: HeadRecipe, workdi
 
 
 def check_recipe(path: str, recipe: dict) -> None:
-    """Writes ``recipe`` (flag name -> value) to ``path``, or refuses a rerun whose values differ."""
+    """Writes ``recipe`` (flag name -> value) to ``path``, or refuses a rerun whose values
+    differ."""
     recipe = json.loads(json.dumps(recipe))
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:

@@ -1,6 +1,6 @@
 """benchmarks/embedding_stream_head.py: the sequence form of the head (trained on whole recordings)
-equals its window form (saved for stream_side_by_side.py) on every step, and bad trees end in one
-line before any work. Run in subprocesses (the benchmark defines absl flags). Marked slow only to
+equals its window form (saved for stream_side_by_side.py) on every step, extra keyword voices
+train but never validate, and bad trees end in one line before any work. Run in subprocesses (the benchmark defines absl flags). Marked slow only to
 keep it out of the Bazel run (benchmarks/ is not a Bazel target)."""
 
 from __future__ import annotations
@@ -8,7 +8,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
+
+from kws import audio
+from kws.data import speech_commands as sc
 
 from conftest import BENCHMARKS, run_benchmark_code
 
@@ -67,3 +71,36 @@ except UserError as e:
 """)
     assert "--epochs, --negative_weight" in got["refused"]
     assert "another --output_dir" in got["refused"]
+
+
+def _keyword_tree(root, voices):
+    """One clip per Speech Commands keyword and voice; the third voice validates, the second
+    tests."""
+    tone = audio.to_int16(0.3 * np.sin(np.linspace(0, 800, 8000)).astype(np.float32))
+    for word in sc.SPEECH_COMMANDS_KEYWORDS:
+        (root / word).mkdir(parents=True)
+        for v in voices:
+            audio.write_wav(str(root / word / f"{v}_nohash_0.wav"), tone, 16000)
+    words = sc.SPEECH_COMMANDS_KEYWORDS
+    (root / "validation_list.txt").write_text("".join(f"{w}/{voices[2]}_nohash_0.wav\n"
+                                                      for w in words))
+    (root / "testing_list.txt").write_text("".join(f"{w}/{voices[1]}_nohash_0.wav\n"
+                                                   for w in words))
+
+
+def test_extra_keyword_voices_train_but_never_validate(tmp_path):
+    _keyword_tree(tmp_path / "data", ["d0", "d1", "d2"])
+    _keyword_tree(tmp_path / "kokoro", ["k0", "k1", "k2", "k3"])
+    got = run_benchmark_code("import os\nimport embedding_stream_head as esh\nfrom absl import flags",
+                             f"""
+flags.FLAGS(['x', '--data_dir={tmp_path / "data"}', '--negative_dirs=', '--extra_negative_dirs=',
+             '--extra_keyword_dirs={tmp_path / "kokoro"}', '--validation_voices=all'])
+out = {{}}
+for split in ("train", "validation"):
+    p = esh.pools(split)
+    out[split] = sorted(os.path.basename(x) for x in p.keywords["yes"])
+print(json.dumps(out))
+""")
+    assert got["train"] == ["d0_nohash_0.wav", "k0_nohash_0.wav", "k1_nohash_0.wav",
+                            "k3_nohash_0.wav"]  # the tree's train split, the extra train + test
+    assert got["validation"] == ["d2_nohash_0.wav"]
