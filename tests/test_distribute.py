@@ -50,7 +50,12 @@ def _run(args, env=None, timeout=300):
 
 
 def _result(proc, timeout=300):
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()  # no worker left running after the test (a timed-out run once left two)
+        proc.communicate()
+        raise
     assert proc.returncode == 0, err[-4000:]
     line = [l for l in out.splitlines() if l.startswith("RESULT ")][-1]
     return json.loads(line[len("RESULT "):])
@@ -83,7 +88,13 @@ def test_multi_worker_two_processes(tmp_path):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}
         procs.append(_run([data, tmp_path / "run", 1, "multi_worker"],
                           env={"TF_CONFIG": json.dumps(tf_config)}))
-    results = [_result(p) for p in procs]
+    try:
+        results = [_result(p) for p in procs]
+    finally:
+        for p in procs:  # a worker whose peer failed would wait for it forever
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
     assert [r["replicas"] for r in results] == [2, 2]
     assert results[0]["accuracy"] is not None  # the chief evaluates
     assert results[1]["accuracy"] is None  # the other worker only trains
