@@ -42,7 +42,6 @@ import os
 import sys
 
 import numpy as np
-from absl import app
 from absl import flags
 
 import custom_word as cw  # beside this script; its flags (workdir, words, seed, ...) are ours too
@@ -51,9 +50,9 @@ import embedding_stream
 import stream_head as sh
 import stream_labels as sl
 import wake_word as ww  # its flags (stream_minutes, noise_dirs, budgets, ...) are ours too
+from kws import cli
 from kws.data import speech_commands as sc
 from kws.device import detect
-from kws.errors import UserError
 from kws.stream_eval import calibrate
 from kws.stream_eval import recording as rec
 
@@ -171,19 +170,19 @@ def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], ou
     cache = sh.Embeddings(os.path.join(workdir, "head_streams"),
                           lambda: eo.resources(workdir), _TRAIN_NOISE_DIRS.value)
     seed, snr = cw._SEED.value, tuple(float(v) for v in _TRAIN_SNR_DB.value)
+    gaps = {"mean_gap_s": 2.0, "min_gap_s": 0.5}  # every recording: ~20 words a minute
     validation = cache.stream("validation", val_pools, rec.RecordingConfig(
-        duration_s=60 * _VALIDATION_MINUTES.value, seed=1000 + seed, unknown_share=0.5,
-        mean_gap_s=2.0, min_gap_s=0.5))
+        duration_s=60 * _VALIDATION_MINUTES.value, seed=1000 + seed, unknown_share=0.5, **gaps))
     streams = [(f"train{i}", cache.stream(f"train{i}", train_pools, rec.RecordingConfig(
         duration_s=60 * _TRAIN_MINUTES.value, seed=10_000 * (1 + seed) + i, snr_db=snr,
-        mean_gap_s=2.0, min_gap_s=0.5, unknown_share=_UNKNOWN_SHARE.value)))
+        unknown_share=_UNKNOWN_SHARE.value, **gaps)))
         for i in range(_TRAIN_STREAMS.value)]
 
     def mining_stream(r: int, i: int):
         name = f"mine{r}_{i}"
         return name, cache.stream(name, negative_pools, rec.RecordingConfig(
             duration_s=60 * _TRAIN_MINUTES.value, seed=20_000 * (1 + seed) + 100 * r + i,
-            snr_db=snr, mean_gap_s=2.0, min_gap_s=0.5, unknown_share=1.0))
+            snr_db=snr, unknown_share=1.0, **gaps))
     head = recipe(words)
     seq, win, report = sh.train_with_mining(streams, mining_stream, validation, out, head,
                                             _MINING_ROUNDS.value, _MINING_STREAMS.value)
@@ -268,15 +267,7 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def _main_or_error(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except UserError as e:
-        print(f"wake_word_head.py: error: {e}", file=sys.stderr)
-        sys.exit(1)
-
-
 if __name__ == "__main__":
     for _name, _value in _DEFAULTS.items():
         flags.FLAGS.set_default(_name, _value)
-    app.run(_main_or_error)
+    cli.run_command(sys.modules[__name__], os.path.basename(__file__), sys.argv[1:])
