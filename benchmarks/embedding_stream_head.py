@@ -101,7 +101,7 @@ _THREADS = flags.DEFINE_integer("threads", 2, "CPU threads of the embedding mode
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the recordings and the head.")
 
 
-def pools(split: str, negatives_only: bool = False) -> rec.ClipPools:
+def pools(split: str) -> rec.ClipPools:
     data = sc.DataConfig(data_dir=_DATA_DIR.value, label_mode="all_words",
                          validation_percentage=_VALIDATION_PERCENTAGE.value,
                          testing_percentage=_TESTING_PERCENTAGE.value)
