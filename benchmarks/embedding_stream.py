@@ -1,9 +1,11 @@
 """A speech-embedding head (embedding_real_voices.py --save_head) on a long recording, as a source
 of stream_side_by_side.py (its --embedding_heads): posteriors every 80 ms.
 
-The recording's mel frames (melspectrogram.onnx: 512-sample frames every 160 samples, each frame
-its own samples only) are computed in chunks of whole frames and joined, so they equal the frames
-of one call on the whole recording; embedding k sees frames 8k .. 8k + 75; the head sees the last
+The recording's mel frames (melspectrogram.onnx: 512-sample frames every 160 samples) are computed
+in chunks of whole frames and joined. A frame depends on its own samples, except that the model
+floors its log mel at a fixed distance below the loudest value of the call: frames quieter than that
+(digital silence, mostly) equal those of one call on the whole recording only when the chunk's
+loudest value is the recording's; embedding k sees frames 8k .. 8k + 75; the head sees the last
 ``embeddings`` of them (as it was trained: its clips padded to that many) and its posterior is
 timed at the end of the audio its newest embedding saw.
 """
@@ -59,12 +61,18 @@ class EmbeddingSource:
         if len(embeddings) < self.steps:
             raise UserError(f"a recording of {len(samples)} samples is shorter than the head's "
                             f"view ({self.steps} embeddings)")
-        views = np.lib.stride_tricks.sliding_window_view(embeddings, self.steps, axis=0)
-        views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
-        post = np.concatenate([np.asarray(self.head(views[i:i + self._batch], training=False))
-                               for i in range(0, len(views), self._batch)])  # no predict():
-        # its per-call set-up cost more than the head itself on a clip of a few seconds
-        return 1000.0 * ends[self.steps - 1:] / self.sample_rate_hz, post.astype(np.float32)
+        post = head_posteriors(self.head, embeddings, self.steps, self._batch)
+        return 1000.0 * ends[self.steps - 1:] / self.sample_rate_hz, post
+
+
+def head_posteriors(head, embeddings: np.ndarray, steps: int, batch: int = 2048) -> np.ndarray:
+    """float32 [n - steps + 1, labels]: the window head on every ``steps`` consecutive rows of
+    ``embeddings`` [n, 96]. The head is called, not predict(): predict's per-call set-up cost more
+    than the head itself on a clip of a few seconds."""
+    views = np.lib.stride_tricks.sliding_window_view(embeddings, steps, axis=0)
+    views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
+    return np.concatenate([np.asarray(head(views[i:i + batch], training=False))
+                           for i in range(0, len(views), batch)]).astype(np.float32)
 
 
 def embeddings_of_recording(embedder: eo.Embedder, samples: np.ndarray, batch: int = 2048

@@ -104,11 +104,11 @@ RECIPE_FLAGS = ("words", "engines", "num_speakers", "synth_seed", "positive_engi
 """The flags a trained head depends on (a rerun into its folder must give the same values)."""
 
 
-def head_dir() -> str:
+def head_dir(recipe_flags: tuple[str, ...] = RECIPE_FLAGS) -> str:
     """--head_dir, or a name made of the recipe flags that differ from their defaults."""
     if _HEAD_DIR.value:
         return _HEAD_DIR.value
-    changed = [f"{n}={flags.FLAGS[n].value}" for n in RECIPE_FLAGS
+    changed = [f"{n}={flags.FLAGS[n].value}" for n in recipe_flags
                if n != "seed" and flags.FLAGS[n].value != flags.FLAGS[n].default]
     name = "head" + ("_" + hashlib.sha1(repr(changed).encode()).hexdigest()[:8]
                      if changed else "") + f"_s{cw._SEED.value}"
@@ -122,11 +122,11 @@ def without_words(pools: rec.ClipPools, words: list[str]) -> rec.ClipPools:
         p for p in pools.unknown if os.path.basename(os.path.dirname(p)) not in leave))
 
 
-def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...]
-                   ) -> rec.ClipPools:
+def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...],
+                   leave_out: tuple[str, ...] = ()) -> rec.ClipPools:
     """The synthetic set's ``splits`` and --negative_dirs' speakers of the same ``splits``
     (their test speakers are never trained on), with every --extra_negative_dirs clip when
-    training."""
+    training (but those in a folder named in ``leave_out``)."""
     data = sc.DataConfig(data_dir=data_dir, label_mode="all_words",
                          validation_percentage=cw._VALIDATION_PERCENTAGE.value,
                          testing_percentage=cw._TESTING_PERCENTAGE.value)
@@ -140,7 +140,8 @@ def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...
     if "train" in splits:
         extra = rec.ClipPools(keywords={}, unknown=tuple(
             p for d in _EXTRA_NEGATIVE_DIRS.value for p in sh.audio_files(d)))
-        extra = without_words(extra, list(sc.SPEECH_COMMANDS_KEYWORDS) + list(words))
+        extra = without_words(extra, list(sc.SPEECH_COMMANDS_KEYWORDS) + list(words)
+                              + list(leave_out))
         merged = dataclasses.replace(merged, unknown=merged.unknown + extra.unknown)
     return merged
 
@@ -153,17 +154,20 @@ def recipe(words: tuple[str, ...]) -> sh.HeadRecipe:
                          labelling=sl.StepLabelConfig(positive_tail_ms=_POSITIVE_TAIL_MS.value))
 
 
-def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], out: str) -> None:
-    """Trains, mines and calibrates the head into ``out`` (step 3), unless it is there."""
+def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], out: str,
+               recipe_flags: tuple[str, ...] = RECIPE_FLAGS, leave_out: tuple[str, ...] = ()
+               ) -> None:
+    """Trains, mines and calibrates the head into ``out`` (step 3), unless it is there;
+    ``leave_out``: folders of --extra_negative_dirs not to train on (training_pools)."""
     if os.path.isfile(os.path.join(out, "detector.json")):
         return
-    train_pools = training_pools(data_dir, words, ("train", "test"))
+    train_pools = training_pools(data_dir, words, ("train", "test"), leave_out)
     val_pools = training_pools(data_dir, words, ("validation",))
     if not _VALIDATION_CONFUSABLES.value:
         val_pools = without_words(val_pools, confusables)
     negative_pools = dataclasses.replace(train_pools, keywords={w: v[:1] for w, v in
                                                                 train_pools.keywords.items()})
-    print(f"training pools: {sum(map(len, train_pools.keywords.values()))} wake-word clips, "
+    print(f"training pools: {sum(map(len, train_pools.keywords.values()))} word clips, "
           f"{len(train_pools.unknown)} other; validation: "
           f"{sum(map(len, val_pools.keywords.values()))} / {len(val_pools.unknown)}", flush=True)
     workdir = cw._WORKDIR.value
@@ -187,9 +191,22 @@ def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], ou
     seq, win, report = sh.train_with_mining(streams, mining_stream, validation, out, head,
                                             _MINING_ROUNDS.value, _MINING_STREAMS.value)
     report["calibrated"] = sh.save_head(seq, win, validation, out, head, workdir)
-    report["flags"] = {n: flags.FLAGS[n].value for n in RECIPE_FLAGS + ("mining_rounds",)}
+    report["flags"] = {n: flags.FLAGS[n].value for n in recipe_flags + ("mining_rounds",)}
     with open(os.path.join(out, "train_report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, default=str)
+
+
+def synthetic_data(words: list[str], confusables: list[str]) -> str:
+    """Step 1: the merged synthetic tree of --engines (the words, ``confusables`` and
+    --other_words) and --positive_engines (the words alone), each set made unless it is there."""
+    workdir = cw._WORKDIR.value
+    all_words = cw.synth_words(words, confusables, cw._OTHER_WORDS.value)
+    groups = cw.engine_groups(list(cw._ENGINES.value))
+    set_dirs = [cw.synthesize(g, all_words, workdir) for g in groups]
+    extra = cw.engine_groups(list(_POSITIVE_ENGINES.value)) if _POSITIVE_ENGINES.value else []
+    set_dirs += [cw.synthesize(g, words, os.path.join(workdir, "positives")) for g in extra]
+    return cw.merge_sets(set_dirs, os.path.join(workdir, "data", "+".join(
+        groups + [f"{g}-positives" for g in extra])))
 
 
 def calibrated_row(scans: dict, labels: tuple[str, ...], words: list[str], hours: float,
@@ -222,14 +239,7 @@ def main(argv: list[str]) -> int:
                     {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
     confusables = ww.wake_confusables(words, cw._CONFUSABLES.value,
                                       cw._CONFUSABLES_PER_WORD.value, tuple(cw._OTHER_WORDS.value))
-    all_words = cw.synth_words(words, confusables, cw._OTHER_WORDS.value)
-    groups = cw.engine_groups(list(cw._ENGINES.value))
-    set_dirs = [cw.synthesize(g, all_words, workdir) for g in groups]
-    extra = cw.engine_groups(list(_POSITIVE_ENGINES.value)) if _POSITIVE_ENGINES.value else []
-    set_dirs += [cw.synthesize(g, words, os.path.join(workdir, "positives")) for g in extra]
-    data_dir = cw.merge_sets(set_dirs, os.path.join(workdir, "data", "+".join(
-        groups + [f"{g}-positives" for g in extra])))
-    train_head(data_dir, tuple(words), confusables, out)
+    train_head(synthetic_data(words, confusables), tuple(words), confusables, out)
 
     clips = cw.scored_clips(words)
     recording = ww._stream(clips, workdir)
