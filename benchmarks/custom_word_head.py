@@ -67,9 +67,6 @@ LEAVE_OUT = ("_background_noise_",)
 """Folders of --extra_negative_dirs that are not speech."""
 _SCORE_WINDOWS_MS = flags.DEFINE_list("score_windows_ms", ["80", "400"],
                                       "Averaging windows of the clip scores.")
-_ENSEMBLE_SEEDS = flags.DEFINE_list("ensemble_seeds", [], "Train a head for each of these seeds "
-                                    "(instead of --seed alone), score each, and score the mean "
-                                    "of their posteriors.")
 
 RECIPE_FLAGS = wwh.RECIPE_FLAGS + ("confusables", "confusables_per_word", "other_words")
 
@@ -193,7 +190,7 @@ def main(argv: list[str]) -> int:
     confusables = (list(cw._CONFUSABLES.value) if cw._CONFUSABLES.value is not None
                    else cw.confusables_of(words, cw._CONFUSABLES_PER_WORD.value,
                                           tuple(cw._OTHER_WORDS.value)))
-    seeds = [int(v) for v in _ENSEMBLE_SEEDS.value] or [cw._SEED.value]
+    seeds = [int(v) for v in wwh._ENSEMBLE_SEEDS.value] or [cw._SEED.value]
     heads = [trained_head(words, confusables, seed) for seed in seeds]
 
     clips = cw.scored_clips(words)

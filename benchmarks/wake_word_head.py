@@ -26,7 +26,9 @@ Steps (each cached under --workdir, so a killed run continues):
 4. wake_word.py's scoring: the head (embedding_stream.EmbeddingSource, a posterior every 80 ms)
    and openWakeWord hear the same padded real clips and the same negative stream; per budget the
    threshold is the DET point on the negative stream; plus the head's own calibrated detector
-   (chosen on validation audio only): its misses and false accepts per hour.
+   (chosen on validation audio only): its misses and false accepts per hour. With
+   --ensemble_seeds, steps 3-4 run for each seed and the mean of the heads' posteriors (one
+   embedding, several heads) is scored too.
 """
 
 from __future__ import annotations
@@ -90,6 +92,9 @@ _VALIDATION_CONFUSABLES = flags.DEFINE_bool(
     "validation_confusables", False, "Keep the confusable words in the validation stream (by "
     "default they train but do not validate: a third of its other words would be near-homophones "
     "of the wake words, which ordinary speech is not, and they would set its 1-FA/h threshold).")
+_ENSEMBLE_SEEDS = flags.DEFINE_list("ensemble_seeds", [], "Train a head for each of these seeds "
+                                    "(instead of --seed alone), score each, and score the mean "
+                                    "of their posteriors.")
 _HEAD_DIR = flags.DEFINE_string("head_dir", None, "The head's folder (default: <workdir>/"
                                 "heads/<recipe name>).")
 
@@ -228,30 +233,47 @@ def calibrated_row(scans: dict, labels: tuple[str, ...], words: list[str], hours
     return out
 
 
+def mean_scans(scans: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """wake_word.scan outputs of several heads on the same audio, their posteriors averaged (an
+    ensemble of heads on one embedding)."""
+    return {k: np.mean([s[k] for s in scans], axis=0) if k.endswith(":post") else scans[0][k]
+            for k in scans[0]}
+
+
 def main(argv: list[str]) -> int:
     del argv
     import oww_peer  # pylint: disable=import-outside-toplevel  (beside this script)
 
     words, workdir = list(cw._WORDS.value), cw._WORKDIR.value
     budgets, windows = ww._positive_floats(ww._BUDGETS), ww._positive_floats(ww._AVERAGE_WINDOWS_MS)
-    out = head_dir()
-    sh.check_recipe(os.path.join(out, "recipe.json"),
-                    {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
     confusables = ww.wake_confusables(words, cw._CONFUSABLES.value,
                                       cw._CONFUSABLES_PER_WORD.value, tuple(cw._OTHER_WORDS.value))
-    train_head(synthetic_data(words, confusables), tuple(words), confusables, out)
+    heads = []
+    for seed in [int(v) for v in _ENSEMBLE_SEEDS.value] or [cw._SEED.value]:
+        flags.FLAGS.seed = seed
+        out = head_dir()
+        sh.check_recipe(os.path.join(out, "recipe.json"),
+                        {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
+        train_head(synthetic_data(words, confusables), tuple(words), confusables, out)
+        heads.append(out)
 
     clips = cw.scored_clips(words)
     recording = ww._stream(clips, workdir)
     hours = recording.duration_s / 3600.0
     positives, skipped = ww._positives(clips, words)
     tag = ww._scan_name()
-    source = embedding_stream.EmbeddingSource(out)
-    scans = ww.scan(source, recording.samples, positives, os.path.join(out, f"scan_{tag}.npz"))
-    name = f"speech embedding + stream head ({os.path.basename(out)})"
-    results = {name: ww.evaluate(scans, source.labels, words, hours, budgets, windows)}
-    detector, _ = detect.load_detector_file(out)
-    own = calibrated_row(scans, source.labels, words, hours, detector)
+    results, own, every = {}, {}, []
+    for out in heads:
+        source = embedding_stream.EmbeddingSource(out)
+        scans = ww.scan(source, recording.samples, positives, os.path.join(out, f"scan_{tag}.npz"))
+        every.append(scans)
+        name = f"speech embedding + stream head ({os.path.basename(out)})"
+        results[name] = ww.evaluate(scans, source.labels, words, hours, budgets, windows)
+        detector, _ = detect.load_detector_file(out)
+        own[name] = calibrated_row(scans, source.labels, words, hours, detector)
+    if len(heads) > 1:
+        results[f"mean posterior of the {len(heads)} heads"] = ww.evaluate(
+            mean_scans(every), source.labels, words, hours, budgets, windows)
     peer_words = [w for w in words if w in ww.OWW_MODELS]
     if ww._PEER.value and peer_words:
         models = ww.install_peer(os.path.join(workdir, "oww"))
@@ -265,15 +287,18 @@ def main(argv: list[str]) -> int:
                           "one_fa_per_hour": 1 / hours},
                "words": words, "skipped": skipped, "lead_ms": ww._LEAD_MS.value,
                "pad_ms": cw._PAD_MS.value, "results": results, "calibrated_detector": own}
-    path = os.path.join(out, f"wake_results_{tag}.json")
+    path = (os.path.join(heads[0], f"wake_results_{tag}.json") if len(heads) == 1 else
+            os.path.join(workdir, "ensemble_" + "+".join(os.path.basename(h) for h in heads)
+                         + f"_{tag}.json"))
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     print(f"{path}\nnegative stream {recording.duration_s / 60:.0f} min (one FA = {1 / hours:.2g} "
           f"FA/h); thresholds chosen on it\n" + ww.table(results, budgets))
-    print("the head's own detector (window and thresholds chosen on validation audio):")
-    for word, r in own.items():
-        print(f"  {word}: misses {100 * r['miss_rate']:.1f} %, {r['fa_per_hour']:.1f} FA/h "
-              f"(threshold {r['threshold']:g}, {r['average_window_ms']:g} ms)")
+    for name, rows in own.items():
+        print(f"{name}: its own detector (window and thresholds chosen on validation audio):")
+        for word, r in rows.items():
+            print(f"  {word}: misses {100 * r['miss_rate']:.1f} %, {r['fa_per_hour']:.1f} FA/h "
+                  f"(threshold {r['threshold']:g}, {r['average_window_ms']:g} ms)")
     return 0
 
 

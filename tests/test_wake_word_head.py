@@ -123,3 +123,16 @@ print(json.dumps({{"first": first, "second": second, "refused": refused}}))
     assert os.path.basename(done["first"]) == "head_s0"  # the defaults: a plain name
     assert done["second"] != done["first"] and done["second"].endswith("_s1")
     assert "--negative_weight, --seed" in done["refused"]
+
+
+def test_an_ensemble_averages_the_posteriors_and_keeps_the_rest():
+    got = run_benchmark_code(_IMPORTS, """
+a = {"stream:times": np.array([80.0, 160.0]), "stream:post": np.array([[0.9, 0.1], [0.7, 0.3]]),
+     "alexa:lengths": np.array([2])}
+b = {"stream:times": np.array([80.0, 160.0]), "stream:post": np.array([[0.5, 0.5], [0.1, 0.9]]),
+     "alexa:lengths": np.array([2])}
+m = wh.mean_scans([a, b])
+print(json.dumps({k: v.tolist() for k, v in m.items()}))
+""")
+    assert np.allclose(got["stream:post"], [[0.7, 0.3], [0.4, 0.6]])
+    assert got["stream:times"] == [80.0, 160.0] and got["alexa:lengths"] == [2]
