@@ -49,6 +49,8 @@ import stream_head as sh
 import wake_word as ww
 import wake_word_head as wwh  # its flags (positive_engines, head_epochs, ...) are ours too
 from kws import cli
+from kws.data import speech_commands as sc
+from kws.errors import UserError
 from kws import audio
 from kws import progress
 from kws.data import decode
@@ -67,8 +69,22 @@ LEAVE_OUT = ("_background_noise_",)
 """Folders of --extra_negative_dirs that are not speech."""
 _SCORE_WINDOWS_MS = flags.DEFINE_list("score_windows_ms", ["80", "400"],
                                       "Averaging windows of the clip scores.")
+_TRAIN_KEYWORD_SPEAKERS = flags.DEFINE_bool(
+    "train_keyword_speakers", False, "Train on the keyword clips of --keyword_negatives_dir's "
+    "training speakers and validate on its validation speakers (keyword_split); the scored "
+    "keyword clips are then its test speakers' only (--keyword_speakers=test).")
+_KEYWORD_SPEAKERS = flags.DEFINE_enum(
+    "keyword_speakers", "all", ["all", "test"], "Which speakers' clips of --keyword_negatives_dir "
+    "are scored: all, or keyword_split's test speakers (required by --train_keyword_speakers).")
+_KEYWORD_TEST_PERCENTAGE = flags.DEFINE_float(
+    "keyword_test_percentage", 50.0, "keyword_split: the share of the keyword clips' speakers "
+    "that is scored (10 % more validate, the rest train).")
+KEYWORD_SPLIT_SALT = "custom_word_head:"
+"""keyword_split hashes the speaker with this prefix: Speech Commands' own rule put every
+speaker of its test set in its test split, so it cannot split them again."""
 
-RECIPE_FLAGS = wwh.RECIPE_FLAGS + ("confusables", "confusables_per_word", "other_words")
+RECIPE_FLAGS = wwh.RECIPE_FLAGS + ("confusables", "confusables_per_word", "other_words",
+                                   "train_keyword_speakers", "keyword_test_percentage")
 
 
 def _padded_samples(ms: float) -> int:
@@ -103,6 +119,39 @@ def clip_embeddings(clips: dict[str, list[str]], out_dir: str, lead_ms: float, t
         bar.close()
         return out
     return ww._cached(os.path.join(out_dir, f"clips_{key}.npz"), make)
+
+
+def keyword_split(path: str) -> str:
+    """'validation' (10 %), 'test' (--keyword_test_percentage) or 'train' for the speaker of a
+    Speech Commands clip, by a salted SHA-1 of the speaker (KEYWORD_SPLIT_SALT)."""
+    digest = hashlib.sha1((KEYWORD_SPLIT_SALT + sc.speaker_id(path)).encode()).hexdigest()
+    percent = int(digest, 16) % 10_000 / 100.0
+    if percent < 10.0:
+        return "validation"
+    return "test" if percent < 10.0 + _KEYWORD_TEST_PERCENTAGE.value else "train"
+
+
+def keyword_negatives() -> dict[str, tuple[str, ...]]:
+    """split -> the keyword clips of --keyword_negatives_dir that train / validate the head
+    (none unless --train_keyword_speakers; a UserError when all of its speakers are scored)."""
+    if not _TRAIN_KEYWORD_SPEAKERS.value:
+        return {}
+    if _KEYWORD_SPEAKERS.value == "all":
+        raise UserError("--train_keyword_speakers trains on some speakers of "
+                        "--keyword_negatives_dir: pass --keyword_speakers=test to score only the "
+                        "others")
+    clips = cw.scored_clips([])["keywords"]
+    return {split: tuple(p for p in clips if keyword_split(p) == split)
+            for split in ("train", "validation")}
+
+
+def scored_speakers(clips: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """source -> bool [clips]: which clips are scored (--keyword_speakers: the keyword clips of
+    every speaker, or of keyword_split's test speakers only; every clip of the other sources)."""
+    out = {s: np.ones(len(p), bool) for s, p in clips.items()}
+    if _KEYWORD_SPEAKERS.value == "test":
+        out["keywords"] = np.asarray([keyword_split(p) == "test" for p in clips["keywords"]])
+    return out
 
 
 def clip_posteriors(head, embeddings: np.ndarray, lengths: np.ndarray
@@ -150,7 +199,7 @@ def trained_head(words: list[str], confusables: list[str], seed: int) -> str:
     sh.check_recipe(os.path.join(out, "recipe.json"),
                     {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
     wwh.train_head(wwh.synthetic_data(words, confusables), tuple(words), confusables, out,
-                   RECIPE_FLAGS, LEAVE_OUT)
+                   RECIPE_FLAGS, LEAVE_OUT, keyword_negatives())
     return out
 
 
@@ -190,25 +239,30 @@ def main(argv: list[str]) -> int:
     confusables = (list(cw._CONFUSABLES.value) if cw._CONFUSABLES.value is not None
                    else cw.confusables_of(words, cw._CONFUSABLES_PER_WORD.value,
                                           tuple(cw._OTHER_WORDS.value)))
+    keyword_negatives()  # its UserError before any work
     seeds = [int(v) for v in wwh._ENSEMBLE_SEEDS.value] or [cw._SEED.value]
     heads = [trained_head(words, confusables, seed) for seed in seeds]
 
     clips = cw.scored_clips(words)
     cached = clip_embeddings(clips, os.path.join(workdir, "clip_embeddings"), ww._LEAD_MS.value,
                              cw._PAD_MS.value, lambda: eo.Embedder(eo.resources(workdir), 2))
+    kept = scored_speakers(clips)
+    suffix = "" if _KEYWORD_SPEAKERS.value == "all" else "_test_speakers"
     every = []
     for out in heads:
         with open(os.path.join(out, "head.json"), encoding="utf-8") as f:
             labels = tuple(json.load(f)["labels"])
         head = keras.models.load_model(os.path.join(out, "head.keras"))
-        scans = {s: clip_posteriors(head, cached[f"{s}:embeddings"], cached[f"{s}:lengths"])
-                 for s in clips}
+        scans = {s: [scan for scan, keep in zip(clip_posteriors(
+            head, cached[f"{s}:embeddings"], cached[f"{s}:lengths"]), kept[s]) if keep]
+            for s in clips}
         every.append(scans)
         detector, _ = detect.load_detector_file(out)
         own = detector_rates(scans, labels, words, detector)
-        _write(os.path.join(out, "custom_word_results.json"), {
+        _write(os.path.join(out, f"custom_word_results{suffix}.json"), {
             "head": out, "lead_ms": ww._LEAD_MS.value, "tail_ms": cw._PAD_MS.value,
-            "clips": {s: len(p) for s, p in clips.items()},
+            "keyword_speakers": _KEYWORD_SPEAKERS.value,
+            "clips": {s: int(k.sum()) for s, k in kept.items()},
             "results": score_rows(scans, labels, words), "calibrated_detector": own})
         print(f"\nthe head's own detector ({own['pooled']['average_window_ms']:g} ms, thresholds "
               "chosen on validation audio):")
@@ -218,8 +272,9 @@ def main(argv: list[str]) -> int:
     if len(heads) > 1:
         print(f"\nthe mean posterior of the {len(heads)} heads:")
         _write(os.path.join(workdir, "ensemble_" + "+".join(os.path.basename(h) for h in heads)
-                            + ".json"),
+                            + f"{suffix}.json"),
                {"heads": heads, "lead_ms": ww._LEAD_MS.value, "tail_ms": cw._PAD_MS.value,
+                "keyword_speakers": _KEYWORD_SPEAKERS.value,
                 "results": score_rows(mean_scans(every), labels, words)})
     return 0
 

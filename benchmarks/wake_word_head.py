@@ -128,10 +128,12 @@ def without_words(pools: rec.ClipPools, words: list[str]) -> rec.ClipPools:
 
 
 def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...],
-                   leave_out: tuple[str, ...] = ()) -> rec.ClipPools:
+                   leave_out: tuple[str, ...] = (),
+                   real_negatives: dict[str, tuple[str, ...]] | None = None) -> rec.ClipPools:
     """The synthetic set's ``splits`` and --negative_dirs' speakers of the same ``splits``
-    (their test speakers are never trained on), with every --extra_negative_dirs clip when
-    training (but those in a folder named in ``leave_out``)."""
+    (their test speakers are never trained on) and ``real_negatives`` (split -> other-word clips
+    the caller has split by speaker), with every --extra_negative_dirs clip when training (but
+    those in a folder named in ``leave_out``)."""
     data = sc.DataConfig(data_dir=data_dir, label_mode="all_words",
                          validation_percentage=cw._VALIDATION_PERCENTAGE.value,
                          testing_percentage=cw._TESTING_PERCENTAGE.value)
@@ -142,6 +144,8 @@ def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...
     own = tuple(s for s in splits if s != "test")
     for split in own:
         merged = rec.with_negatives(merged, data, split, cw._NEGATIVE_DIRS.value)
+        merged = dataclasses.replace(merged, unknown=merged.unknown + tuple(
+            (real_negatives or {}).get(split, ())))
     if "train" in splits:
         extra = rec.ClipPools(keywords={}, unknown=tuple(
             p for d in _EXTRA_NEGATIVE_DIRS.value for p in sh.audio_files(d)))
@@ -160,14 +164,14 @@ def recipe(words: tuple[str, ...]) -> sh.HeadRecipe:
 
 
 def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], out: str,
-               recipe_flags: tuple[str, ...] = RECIPE_FLAGS, leave_out: tuple[str, ...] = ()
-               ) -> None:
+               recipe_flags: tuple[str, ...] = RECIPE_FLAGS, leave_out: tuple[str, ...] = (),
+               real_negatives: dict[str, tuple[str, ...]] | None = None) -> None:
     """Trains, mines and calibrates the head into ``out`` (step 3), unless it is there;
-    ``leave_out``: folders of --extra_negative_dirs not to train on (training_pools)."""
+    ``leave_out`` and ``real_negatives``: training_pools'."""
     if os.path.isfile(os.path.join(out, "detector.json")):
         return
-    train_pools = training_pools(data_dir, words, ("train", "test"), leave_out)
-    val_pools = training_pools(data_dir, words, ("validation",))
+    train_pools = training_pools(data_dir, words, ("train", "test"), leave_out, real_negatives)
+    val_pools = training_pools(data_dir, words, ("validation",), real_negatives=real_negatives)
     if not _VALIDATION_CONFUSABLES.value:
         val_pools = without_words(val_pools, confusables)
     negative_pools = dataclasses.replace(train_pools, keywords={w: v[:1] for w, v in

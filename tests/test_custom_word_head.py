@@ -156,3 +156,60 @@ print(json.dumps({"times": mean["positive:bed"][0][0].tolist(),
     assert got["times"] == [80.0, 160.0]
     assert np.allclose(got["post"], [[0.5, 0.5], [0.5, 0.5]])
     assert got["keywords"] == []
+
+
+def _keyword_tree(root, speakers):
+    for word in ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"):
+        os.makedirs(root / word)
+        for s in speakers:
+            (root / word / f"{s}_nohash_0.wav").write_bytes(b"")
+
+
+def test_keyword_speakers_trained_on_are_never_scored(tmp_path, shared_data):
+    speakers = [f"spk{i:03d}" for i in range(40)]
+    _keyword_tree(tmp_path / "kw", speakers)
+    got = run_benchmark_code(_IMPORTS, f"""
+flags.FLAGS(['x', '--keyword_negatives_dir={tmp_path / 'kw'}', '--train_keyword_speakers',
+             '--keyword_speakers=test', '--arabic_dir={shared_data / 'arabic_speech_commands_negatives'}'])
+groups = {{s: sorted(p) for s, p in ch.keyword_negatives().items()}}
+clips = ch.cw.scored_clips([])
+kept = ch.scored_speakers(clips)
+groups["scored"] = [p for p, k in zip(clips["keywords"], kept["keywords"]) if k]
+groups["arabic_kept"] = bool(kept["arabic_test"].all()) and len(kept["arabic_test"]) > 0
+print(json.dumps(groups))
+""")
+    # the documented rule, worked out here: SHA-1 of the salted speaker, 10 % validate, the next
+    # 50 % (--keyword_test_percentage) are scored, the rest train
+    import hashlib  # pylint: disable=import-outside-toplevel
+    percent = {s: int(hashlib.sha1(f"custom_word_head:{s}".encode()).hexdigest(), 16) % 10_000 / 100
+               for s in speakers}
+    expected = {"validation": {s for s in speakers if percent[s] < 10},
+                "scored": {s for s in speakers if 10 <= percent[s] < 60},
+                "train": {s for s in speakers if percent[s] >= 60}}
+    for group, want in expected.items():
+        assert {os.path.basename(p).split("_")[0] for p in got[group]} == want
+        assert len(got[group]) == 10 * len(want)  # all ten words of each of its speakers
+    assert expected["scored"] and expected["train"]  # 40 speakers: both sides hold some
+    assert got["arabic_kept"]
+
+
+def test_the_speech_commands_rule_puts_every_dev_speaker_in_test(shared_data):
+    # why keyword_split salts the hash: the shared dev set is Speech Commands' own test split,
+    # so its rule (at custom_word's 10 / 30 %) cannot hold any of its speakers out for training
+    from kws.data import speech_commands as sc  # pylint: disable=import-outside-toplevel
+    names = os.listdir(shared_data / "speech_commands_test_v0.02_dev" / "yes")
+    assert len(names) > 100
+    assert {sc.split_of(n, 10.0, 30.0) for n in names} == {"test"}
+
+
+def test_training_on_keyword_speakers_requires_scoring_only_the_others(tmp_path):
+    _keyword_tree(tmp_path / "kw", ["spk000"])
+    got = run_benchmark_code(_IMPORTS, f"""
+flags.FLAGS(['x', '--keyword_negatives_dir={tmp_path / 'kw'}', '--train_keyword_speakers'])
+try:
+    ch.keyword_negatives()
+    print(json.dumps("no error"))
+except ch.UserError as e:
+    print(json.dumps(str(e)))
+""")
+    assert "--keyword_speakers=test" in got
