@@ -24,7 +24,11 @@ Steps (each cached under --workdir, so a killed run continues):
    thresholds calibrated on validation audio) is run on each clip as on the device: recall =
    positives where it reports their word, false accepts = negatives where it reports any word.
    With --ensemble_seeds, steps 2-3 run for each seed and the mean of the heads' posteriors (one
-   embedding, several heads) is scored too.
+   embedding, several heads) is scored too, with its own detector calibrated on a validation
+   stream arranged unlike any of its heads' (wake_word_head.ensemble_detector).
+   --train_keyword_speakers: the real keyword clips of --keyword_negatives_dir's training
+   speakers (keyword_split) are other words in training and validation, and only its test
+   speakers' are scored.
 """
 
 from __future__ import annotations
@@ -192,14 +196,14 @@ def detector_rates(scans: dict, labels: tuple[str, ...], words: list[str],
     return out
 
 
-def trained_head(words: list[str], confusables: list[str], seed: int) -> str:
-    """Steps 1-2 for one --seed: the head's folder (trained unless it is there)."""
+def trained_head(data_dir: str, words: list[str], confusables: list[str], seed: int) -> str:
+    """Step 2 for one --seed: the head's folder (trained unless it is there)."""
     flags.FLAGS.seed = seed
     out = wwh.head_dir(RECIPE_FLAGS)
     sh.check_recipe(os.path.join(out, "recipe.json"),
                     {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
-    wwh.train_head(wwh.synthetic_data(words, confusables), tuple(words), confusables, out,
-                   RECIPE_FLAGS, LEAVE_OUT, keyword_negatives())
+    wwh.train_head(data_dir, tuple(words), confusables, out, RECIPE_FLAGS, LEAVE_OUT,
+                   keyword_negatives())
     return out
 
 
@@ -231,6 +235,14 @@ def _write(path: str, summary: dict) -> None:
         print(f"\nclip scores averaged over {window}:\n" + cw.table(rows, cw._MAX_FA.value))
 
 
+def _print_own(own: dict) -> None:
+    print(f"\nthe own detector ({own['pooled']['average_window_ms']:g} ms, thresholds chosen on "
+          "validation audio):")
+    for word, r in own.items():
+        print(f"  {word}: recall {100 * r['recall']:.1f} %, false accepts "
+              f"{100 * r['false_accepts']:.1f} %")
+
+
 def main(argv: list[str]) -> int:
     del argv
     import keras  # pylint: disable=import-outside-toplevel
@@ -241,7 +253,8 @@ def main(argv: list[str]) -> int:
                                           tuple(cw._OTHER_WORDS.value)))
     keyword_negatives()  # its UserError before any work
     seeds = [int(v) for v in wwh._ENSEMBLE_SEEDS.value] or [cw._SEED.value]
-    heads = [trained_head(words, confusables, seed) for seed in seeds]
+    data_dir = wwh.synthetic_data(words, confusables)
+    heads = [trained_head(data_dir, words, confusables, seed) for seed in seeds]
 
     clips = cw.scored_clips(words)
     cached = clip_embeddings(clips, os.path.join(workdir, "clip_embeddings"), ww._LEAD_MS.value,
@@ -264,18 +277,20 @@ def main(argv: list[str]) -> int:
             "keyword_speakers": _KEYWORD_SPEAKERS.value,
             "clips": {s: int(k.sum()) for s, k in kept.items()},
             "results": score_rows(scans, labels, words), "calibrated_detector": own})
-        print(f"\nthe head's own detector ({own['pooled']['average_window_ms']:g} ms, thresholds "
-              "chosen on validation audio):")
-        for word, r in own.items():
-            print(f"  {word}: recall {100 * r['recall']:.1f} %, false accepts "
-                  f"{100 * r['false_accepts']:.1f} %")
+        _print_own(own)
     if len(heads) > 1:
         print(f"\nthe mean posterior of the {len(heads)} heads:")
-        _write(os.path.join(workdir, "ensemble_" + "+".join(os.path.basename(h) for h in heads)
-                            + f"{suffix}.json"),
+        mean = mean_scans(every)
+        detector = wwh.ensemble_detector(heads, wwh.validation_stream(
+            data_dir, tuple(words), confusables, keyword_negatives(),
+            wwh.ENSEMBLE_VALIDATION_SEED), wwh.ensemble_dir(heads))
+        own = detector_rates(mean, labels, words, detector)
+        _write(os.path.join(wwh.ensemble_dir(heads), f"custom_word_results{suffix}.json"),
                {"heads": heads, "lead_ms": ww._LEAD_MS.value, "tail_ms": cw._PAD_MS.value,
                 "keyword_speakers": _KEYWORD_SPEAKERS.value,
-                "results": score_rows(mean_scans(every), labels, words)})
+                "clips": {s: int(k.sum()) for s, k in kept.items()},
+                "results": score_rows(mean, labels, words), "calibrated_detector": own})
+        _print_own(own)
     return 0
 
 

@@ -28,7 +28,8 @@ Steps (each cached under --workdir, so a killed run continues):
    threshold is the DET point on the negative stream; plus the head's own calibrated detector
    (chosen on validation audio only): its misses and false accepts per hour. With
    --ensemble_seeds, steps 3-4 run for each seed and the mean of the heads' posteriors (one
-   embedding, several heads) is scored too.
+   embedding, several heads) is scored too, with its own detector calibrated on a validation
+   stream arranged unlike any of its heads' (--workdir/ensembles/<heads>).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import wake_word as ww  # its flags (stream_minutes, noise_dirs, budgets, ...) a
 from kws import cli
 from kws.data import speech_commands as sc
 from kws.device import detect
+from kws.errors import UserError
 from kws.stream_eval import calibrate
 from kws.stream_eval import recording as rec
 
@@ -163,6 +165,65 @@ def recipe(words: tuple[str, ...]) -> sh.HeadRecipe:
                          labelling=sl.StepLabelConfig(positive_tail_ms=_POSITIVE_TAIL_MS.value))
 
 
+_GAPS = {"mean_gap_s": 2.0, "min_gap_s": 0.5}  # every recording: ~20 words a minute
+ENSEMBLE_VALIDATION_SEED = 999
+"""The ensemble's validation stream: its arrangement is none of its heads' (1000 + seed)."""
+
+
+def _embeddings() -> sh.Embeddings:
+    workdir = cw._WORKDIR.value
+    return sh.Embeddings(os.path.join(workdir, "head_streams"), lambda: eo.resources(workdir),
+                         _TRAIN_NOISE_DIRS.value)
+
+
+def validation_stream(data_dir: str, words: tuple[str, ...], confusables: list[str],
+                      real_negatives: dict[str, tuple[str, ...]] | None, seed: int) -> sh.Stream:
+    """Step 3's validation stream (cached): the synthetic validation voices' words among the
+    validation speakers' other speech, arranged by ``seed``."""
+    pools = training_pools(data_dir, words, ("validation",), real_negatives=real_negatives)
+    if not _VALIDATION_CONFUSABLES.value:
+        pools = without_words(pools, confusables)
+    print(f"validation: {sum(map(len, pools.keywords.values()))} word clips, "
+          f"{len(pools.unknown)} other", flush=True)
+    return _embeddings().stream("validation", pools, rec.RecordingConfig(
+        duration_s=60 * _VALIDATION_MINUTES.value, seed=seed, unknown_share=0.5, **_GAPS))
+
+
+def ensemble_detector(heads: list[str], validation: sh.Stream, out: str) -> detect.DetectorConfig:
+    """The detector of the mean posterior of ``heads``, calibrated on ``validation`` as each head's
+    own is (one shared threshold and a window for --fa_per_hour): ``out``/detector.json, with
+    ensemble.json naming the heads (made unless there)."""
+    if not os.path.isfile(os.path.join(out, detect.DETECTOR_FILE)):
+        import keras  # pylint: disable=import-outside-toplevel
+        posts = []
+        for head in heads:
+            with open(os.path.join(head, "head.json"), encoding="utf-8") as f:
+                labels = tuple(json.load(f)["labels"])
+            posts.append(embedding_stream.head_posteriors(
+                keras.models.load_model(os.path.join(head, "head.keras")),
+                validation.embeddings.astype(np.float32), sh.VIEW))
+        try:
+            chosen = calibrate.calibrate(
+                labels, 1000.0 * validation.end_s[sh.VIEW - 1:], np.mean(posts, axis=0),
+                validation.events, validation.duration_s, _FA_PER_HOUR.value,
+                average_windows_ms=sh.WINDOWS_MS, thresholds=sh.THRESHOLDS, shared_threshold=True)
+        except ValueError as e:
+            raise UserError(f"calibrating the ensemble on the validation stream failed: {e}") from e
+        os.makedirs(out, exist_ok=True)
+        with open(os.path.join(out, "ensemble.json"), "w", encoding="utf-8") as f:
+            json.dump({"heads": [os.path.abspath(h) for h in heads], "labels": list(labels)}, f,
+                      indent=2)
+        detect.save_detector_file(out, chosen.detector, chosen.summary())
+    detector, _ = detect.load_detector_file(out)
+    return detector
+
+
+def ensemble_dir(heads: list[str]) -> str:
+    """--workdir/ensembles/<the heads' names joined by +>: the ensemble's detector and results."""
+    return os.path.join(cw._WORKDIR.value, "ensembles",
+                        "+".join(os.path.basename(h) for h in heads))
+
+
 def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], out: str,
                recipe_flags: tuple[str, ...] = RECIPE_FLAGS, leave_out: tuple[str, ...] = (),
                real_negatives: dict[str, tuple[str, ...]] | None = None) -> None:
@@ -171,21 +232,13 @@ def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], ou
     if os.path.isfile(os.path.join(out, "detector.json")):
         return
     train_pools = training_pools(data_dir, words, ("train", "test"), leave_out, real_negatives)
-    val_pools = training_pools(data_dir, words, ("validation",), real_negatives=real_negatives)
-    if not _VALIDATION_CONFUSABLES.value:
-        val_pools = without_words(val_pools, confusables)
     negative_pools = dataclasses.replace(train_pools, keywords={w: v[:1] for w, v in
                                                                 train_pools.keywords.items()})
     print(f"training pools: {sum(map(len, train_pools.keywords.values()))} word clips, "
-          f"{len(train_pools.unknown)} other; validation: "
-          f"{sum(map(len, val_pools.keywords.values()))} / {len(val_pools.unknown)}", flush=True)
-    workdir = cw._WORKDIR.value
-    cache = sh.Embeddings(os.path.join(workdir, "head_streams"),
-                          lambda: eo.resources(workdir), _TRAIN_NOISE_DIRS.value)
+          f"{len(train_pools.unknown)} other", flush=True)
     seed, snr = cw._SEED.value, tuple(float(v) for v in _TRAIN_SNR_DB.value)
-    gaps = {"mean_gap_s": 2.0, "min_gap_s": 0.5}  # every recording: ~20 words a minute
-    validation = cache.stream("validation", val_pools, rec.RecordingConfig(
-        duration_s=60 * _VALIDATION_MINUTES.value, seed=1000 + seed, unknown_share=0.5, **gaps))
+    validation = validation_stream(data_dir, words, confusables, real_negatives, 1000 + seed)
+    cache, gaps = _embeddings(), _GAPS
     streams = [(f"train{i}", cache.stream(f"train{i}", train_pools, rec.RecordingConfig(
         duration_s=60 * _TRAIN_MINUTES.value, seed=10_000 * (1 + seed) + i, snr_db=snr,
         unknown_share=_UNKNOWN_SHARE.value, **gaps)))
@@ -252,13 +305,13 @@ def main(argv: list[str]) -> int:
     budgets, windows = ww._positive_floats(ww._BUDGETS), ww._positive_floats(ww._AVERAGE_WINDOWS_MS)
     confusables = ww.wake_confusables(words, cw._CONFUSABLES.value,
                                       cw._CONFUSABLES_PER_WORD.value, tuple(cw._OTHER_WORDS.value))
-    heads = []
+    heads, data_dir = [], synthetic_data(words, confusables)
     for seed in [int(v) for v in _ENSEMBLE_SEEDS.value] or [cw._SEED.value]:
         flags.FLAGS.seed = seed
         out = head_dir()
         sh.check_recipe(os.path.join(out, "recipe.json"),
                         {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
-        train_head(synthetic_data(words, confusables), tuple(words), confusables, out)
+        train_head(data_dir, tuple(words), confusables, out)
         heads.append(out)
 
     clips = cw.scored_clips(words)
@@ -276,8 +329,13 @@ def main(argv: list[str]) -> int:
         detector, _ = detect.load_detector_file(out)
         own[name] = calibrated_row(scans, source.labels, words, hours, detector)
     if len(heads) > 1:
-        results[f"mean posterior of the {len(heads)} heads"] = ww.evaluate(
-            mean_scans(every), source.labels, words, hours, budgets, windows)
+        name = f"mean posterior of the {len(heads)} heads"
+        results[name] = ww.evaluate(mean_scans(every), source.labels, words, hours, budgets,
+                                    windows)
+        detector = ensemble_detector(heads, validation_stream(
+            data_dir, tuple(words), confusables, None, ENSEMBLE_VALIDATION_SEED),
+            ensemble_dir(heads))
+        own[name] = calibrated_row(mean_scans(every), source.labels, words, hours, detector)
     peer_words = [w for w in words if w in ww.OWW_MODELS]
     if ww._PEER.value and peer_words:
         models = ww.install_peer(os.path.join(workdir, "oww"))
@@ -292,8 +350,7 @@ def main(argv: list[str]) -> int:
                "words": words, "skipped": skipped, "lead_ms": ww._LEAD_MS.value,
                "pad_ms": cw._PAD_MS.value, "results": results, "calibrated_detector": own}
     path = (os.path.join(heads[0], f"wake_results_{tag}.json") if len(heads) == 1 else
-            os.path.join(workdir, "ensemble_" + "+".join(os.path.basename(h) for h in heads)
-                         + f"_{tag}.json"))
+            os.path.join(ensemble_dir(heads), f"wake_results_{tag}.json"))
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
     print(f"{path}\nnegative stream {recording.duration_s / 60:.0f} min (one FA = {1 / hours:.2g} "

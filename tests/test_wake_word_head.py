@@ -136,3 +136,54 @@ print(json.dumps({k: v.tolist() for k, v in m.items()}))
 """)
     assert np.allclose(got["stream:post"], [[0.7, 0.3], [0.4, 0.6]])
     assert got["stream:times"] == [80.0, 160.0] and got["alexa:lengths"] == [2]
+
+
+def test_the_ensemble_detector_is_calibrated_on_the_mean_posterior(tmp_path):
+    # Two stand-in heads read one feature each of the last embedding: P(bed) = sigmoid(feature).
+    # On a 60-s validation stream (one false accept = 60 FA/h, so --fa_per_hour=1 allows none),
+    # head a gives 0.99 to the word `bed` and 0.99 to another word; head b gives 0.9 and 0.01.
+    # Neither alone can report the word without a false accept at a threshold above b's 0.9 ...
+    # their mean (0.945 on the word, 0.5 on the other word) can: a threshold in (0.5, 0.945].
+    got = run_benchmark_code(_IMPORTS + "\nimport keras\nimport stream_head as sh\n"
+                             "from kws.stream_eval import truth", f"""
+flags.FLAGS(['x', '--workdir={tmp_path}', '--fa_per_hour=1'])
+def logit(p):
+    return float(np.log(p / (1 - p)))
+heads = []
+for name, feature in (("a", 0), ("b", 1)):
+    inputs = keras.Input((sh.VIEW, 96))
+    last = keras.layers.Flatten()(keras.layers.Cropping1D((sh.VIEW - 1, 0))(inputs))
+    dense = keras.layers.Dense(2, activation="softmax")
+    model = keras.Model(inputs, dense(last))
+    kernel = np.zeros((96, 2), np.float32)
+    kernel[feature, 1] = 1.0
+    dense.set_weights([kernel, np.zeros(2, np.float32)])
+    out = os.path.join({str(tmp_path)!r}, name)
+    os.makedirs(out)
+    model.save(os.path.join(out, "head.keras"))
+    with open(os.path.join(out, "head.json"), "w") as f:
+        json.dump({{"labels": ["_unknown_", "bed"]}}, f)
+    heads.append(out)
+n = 750  # 60 s of 80-ms embeddings
+end_s = 0.08 * np.arange(1, n + 1)
+emb = np.full((n, 96), logit(0.001), np.float32)
+word = (end_s > 20.0) & (end_s <= 21.0)
+other = (end_s > 40.0) & (end_s <= 41.0)
+emb[word, 0], emb[word, 1] = logit(0.99), logit(0.9)
+emb[other, 0], emb[other, 1] = logit(0.99), logit(0.01)
+events = (truth.Event(start_s=19.6, end_s=20.0, label="bed"),
+          truth.Event(start_s=39.6, end_s=40.0, label="_unknown_"))
+stream = sh.Stream(emb.astype(np.float16), end_s, events, 60.0)
+out = os.path.join({str(tmp_path)!r}, "ensemble")
+detector = wh.ensemble_detector(heads, stream, out)
+with open(os.path.join(out, "ensemble.json")) as f:
+    named = json.load(f)["heads"]
+for h in heads:  # a second call reads detector.json: it needs no head
+    os.remove(os.path.join(h, "head.keras"))
+again = wh.ensemble_detector(heads, stream, out)
+print(json.dumps({{"threshold": detector.threshold_of("bed"), "again": again.threshold_of("bed"),
+                  "named": named, "heads": heads}}))
+""")
+    assert 0.5 < got["threshold"] <= 0.945
+    assert got["again"] == got["threshold"]
+    assert got["named"] == got["heads"]
