@@ -97,6 +97,9 @@ _VALIDATION_CONFUSABLES = flags.DEFINE_bool(
 _ENSEMBLE_SEEDS = flags.DEFINE_list("ensemble_seeds", [], "Train a head for each of these seeds "
                                     "(instead of --seed alone), score each, and score the mean "
                                     "of their posteriors.")
+_ENSEMBLE_FA_PER_HOUR = flags.DEFINE_float(
+    "ensemble_fa_per_hour", None, "Budget of the ensemble's calibration on its validation stream "
+    "(default: --fa_per_hour, the heads' own).", lower_bound=0.0)
 _HEAD_DIR = flags.DEFINE_string("head_dir", None, "The head's folder (default: <workdir>/"
                                 "heads/<recipe name>).")
 
@@ -191,7 +194,7 @@ def validation_stream(data_dir: str, words: tuple[str, ...], confusables: list[s
 
 def ensemble_detector(heads: list[str], validation: sh.Stream, out: str) -> detect.DetectorConfig:
     """The detector of the mean posterior of ``heads``, calibrated on ``validation`` as each head's
-    own is (one shared threshold and a window for --fa_per_hour): ``out``/detector.json, with
+    own is (one shared threshold and a window for ensemble_budget()): ``out``/detector.json, with
     ensemble.json naming the heads (made unless there)."""
     if not os.path.isfile(os.path.join(out, detect.DETECTOR_FILE)):
         import keras  # pylint: disable=import-outside-toplevel
@@ -205,7 +208,7 @@ def ensemble_detector(heads: list[str], validation: sh.Stream, out: str) -> dete
         try:
             chosen = calibrate.calibrate(
                 labels, 1000.0 * validation.end_s[sh.VIEW - 1:], np.mean(posts, axis=0),
-                validation.events, validation.duration_s, _FA_PER_HOUR.value,
+                validation.events, validation.duration_s, ensemble_budget(),
                 average_windows_ms=sh.WINDOWS_MS, thresholds=sh.THRESHOLDS, shared_threshold=True)
         except ValueError as e:
             raise UserError(f"calibrating the ensemble on the validation stream failed: {e}") from e
@@ -218,10 +221,19 @@ def ensemble_detector(heads: list[str], validation: sh.Stream, out: str) -> dete
     return detector
 
 
+def ensemble_budget() -> float:
+    """FA/h of the ensemble's calibration: --ensemble_fa_per_hour, or --fa_per_hour."""
+    budget = _ENSEMBLE_FA_PER_HOUR.value
+    return _FA_PER_HOUR.value if budget is None else budget
+
+
 def ensemble_dir(heads: list[str]) -> str:
-    """--workdir/ensembles/<the heads' names joined by +>: the ensemble's detector and results."""
+    """--workdir/ensembles/<the heads' names joined by +>[_fa<--ensemble_fa_per_hour>]: the
+    ensemble's detector and results."""
+    budget = _ENSEMBLE_FA_PER_HOUR.value
     return os.path.join(cw._WORKDIR.value, "ensembles",
-                        "+".join(os.path.basename(h) for h in heads))
+                        "+".join(os.path.basename(h) for h in heads)
+                        + ("" if budget is None else f"_fa{budget:g}"))
 
 
 def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], out: str,
