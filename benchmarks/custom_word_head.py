@@ -196,14 +196,15 @@ def detector_rates(scans: dict, labels: tuple[str, ...], words: list[str],
     return out
 
 
-def trained_head(data_dir: str, words: list[str], confusables: list[str], seed: int) -> str:
+def trained_head(data_dir: str, words: list[str], confusables: list[str], seed: int,
+                 real_negatives: dict[str, tuple[str, ...]]) -> str:
     """Step 2 for one --seed: the head's folder (trained unless it is there)."""
     flags.FLAGS.seed = seed
     out = wwh.head_dir(RECIPE_FLAGS)
     sh.check_recipe(os.path.join(out, "recipe.json"),
                     {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
     wwh.train_head(data_dir, tuple(words), confusables, out, RECIPE_FLAGS, LEAVE_OUT,
-                   keyword_negatives())
+                   real_negatives)
     return out
 
 
@@ -251,15 +252,16 @@ def main(argv: list[str]) -> int:
     confusables = (list(cw._CONFUSABLES.value) if cw._CONFUSABLES.value is not None
                    else cw.confusables_of(words, cw._CONFUSABLES_PER_WORD.value,
                                           tuple(cw._OTHER_WORDS.value)))
-    keyword_negatives()  # its UserError before any work
+    real_negatives = keyword_negatives()  # its UserError before any work
     seeds = [int(v) for v in wwh._ENSEMBLE_SEEDS.value] or [cw._SEED.value]
     data_dir = wwh.synthetic_data(words, confusables)
-    heads = [trained_head(data_dir, words, confusables, seed) for seed in seeds]
+    heads = [trained_head(data_dir, words, confusables, seed, real_negatives) for seed in seeds]
 
     clips = cw.scored_clips(words)
     cached = clip_embeddings(clips, os.path.join(workdir, "clip_embeddings"), ww._LEAD_MS.value,
                              cw._PAD_MS.value, lambda: eo.Embedder(eo.resources(workdir), 2))
     kept = scored_speakers(clips)
+    counts = {s: int(k.sum()) for s, k in kept.items()}
     suffix = "" if _KEYWORD_SPEAKERS.value == "all" else "_test_speakers"
     every = []
     for out in heads:
@@ -274,21 +276,19 @@ def main(argv: list[str]) -> int:
         own = detector_rates(scans, labels, words, detector)
         _write(os.path.join(out, f"custom_word_results{suffix}.json"), {
             "head": out, "lead_ms": ww._LEAD_MS.value, "tail_ms": cw._PAD_MS.value,
-            "keyword_speakers": _KEYWORD_SPEAKERS.value,
-            "clips": {s: int(k.sum()) for s, k in kept.items()},
+            "keyword_speakers": _KEYWORD_SPEAKERS.value, "clips": counts,
             "results": score_rows(scans, labels, words), "calibrated_detector": own})
         _print_own(own)
     if len(heads) > 1:
         print(f"\nthe mean posterior of the {len(heads)} heads:")
         mean = mean_scans(every)
         detector = wwh.ensemble_detector(heads, wwh.validation_stream(
-            data_dir, tuple(words), confusables, keyword_negatives(),
+            data_dir, tuple(words), confusables, real_negatives,
             wwh.ENSEMBLE_VALIDATION_SEED), wwh.ensemble_dir(heads))
         own = detector_rates(mean, labels, words, detector)
         _write(os.path.join(wwh.ensemble_dir(heads), f"custom_word_results{suffix}.json"),
                {"heads": heads, "lead_ms": ww._LEAD_MS.value, "tail_ms": cw._PAD_MS.value,
-                "keyword_speakers": _KEYWORD_SPEAKERS.value,
-                "clips": {s: int(k.sum()) for s, k in kept.items()},
+                "keyword_speakers": _KEYWORD_SPEAKERS.value, "clips": counts,
                 "results": score_rows(mean, labels, words), "calibrated_detector": own})
         _print_own(own)
     return 0

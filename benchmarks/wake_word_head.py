@@ -250,17 +250,17 @@ def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], ou
           f"{len(train_pools.unknown)} other", flush=True)
     seed, snr = cw._SEED.value, tuple(float(v) for v in _TRAIN_SNR_DB.value)
     validation = validation_stream(data_dir, words, confusables, real_negatives, 1000 + seed)
-    cache, gaps = _embeddings(), _GAPS
+    cache = _embeddings()
     streams = [(f"train{i}", cache.stream(f"train{i}", train_pools, rec.RecordingConfig(
         duration_s=60 * _TRAIN_MINUTES.value, seed=10_000 * (1 + seed) + i, snr_db=snr,
-        unknown_share=_UNKNOWN_SHARE.value, **gaps)))
+        unknown_share=_UNKNOWN_SHARE.value, **_GAPS)))
         for i in range(_TRAIN_STREAMS.value)]
 
     def mining_stream(r: int, i: int):
         name = f"mine{r}_{i}"
         return name, cache.stream(name, negative_pools, rec.RecordingConfig(
             duration_s=60 * _TRAIN_MINUTES.value, seed=20_000 * (1 + seed) + 100 * r + i,
-            snr_db=snr, unknown_share=1.0, **gaps))
+            snr_db=snr, unknown_share=1.0, **_GAPS))
     head = recipe(words)
     seq, win, report = sh.train_with_mining(streams, mining_stream, validation, out, head,
                                             _MINING_ROUNDS.value, _MINING_STREAMS.value)
@@ -341,13 +341,12 @@ def main(argv: list[str]) -> int:
         detector, _ = detect.load_detector_file(out)
         own[name] = calibrated_row(scans, source.labels, words, hours, detector)
     if len(heads) > 1:
-        name = f"mean posterior of the {len(heads)} heads"
-        results[name] = ww.evaluate(mean_scans(every), source.labels, words, hours, budgets,
-                                    windows)
+        name, mean = f"mean posterior of the {len(heads)} heads", mean_scans(every)
+        results[name] = ww.evaluate(mean, source.labels, words, hours, budgets, windows)
         detector = ensemble_detector(heads, validation_stream(
             data_dir, tuple(words), confusables, None, ENSEMBLE_VALIDATION_SEED),
             ensemble_dir(heads))
-        own[name] = calibrated_row(mean_scans(every), source.labels, words, hours, detector)
+        own[name] = calibrated_row(mean, source.labels, words, hours, detector)
     peer_words = [w for w in words if w in ww.OWW_MODELS]
     if ww._PEER.value and peer_words:
         models = ww.install_peer(os.path.join(workdir, "oww"))
