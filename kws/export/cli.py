@@ -8,6 +8,11 @@ Writes model_float.tflite and model_int8.tflite (waveform in: float32 [1, clip_s
 probabilities out; front end float inside the graph), model_features_int8.tflite with
 model_data.cc/.h and model_settings.h for TFLite Micro, labels.txt, frontend.json and
 export_report.json, and prints the report's table.
+
+    kws-export --embedding_head_dir=runs/emb_stream_head --output_dir=out
+
+exports a head trained on the frozen speech embedding instead (kws.export.embedding_head): its int8
+head.tflite, the two front-end models, labels.txt, embedding.json and its calibrated detector.json.
 """
 
 from __future__ import annotations
@@ -22,7 +27,13 @@ from absl import logging
 from kws import cli
 from kws.errors import UserError
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A kws-train working directory.", required=True)
+_WORKDIR = flags.DEFINE_string("workdir", "", "A kws-train working directory.")
+_EMBEDDING_HEAD_DIR = flags.DEFINE_string(
+    "embedding_head_dir", "", "Instead of --workdir: a head trained on the frozen speech embedding "
+    "(head.keras + head.json, as benchmarks/stream_head.py and wake_word_head.py save them).")
+_COPY_FRONTEND = flags.DEFINE_bool("copy_frontend", True, "--embedding_head_dir: copy the two "
+                                   "speech-embedding models into --output_dir (a whole folder "
+                                   "for a device).")
 _OUTPUT_DIR = flags.DEFINE_string("output_dir", None, "Export folder to write.", required=True)
 _CHECKPOINT = flags.DEFINE_string("checkpoint", "best", "best, last, stream_best, or a .keras file "
                                   "of the run.")
@@ -41,7 +52,17 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if not flags.FLAGS["verbosity"].present:
         logging.set_verbosity(logging.WARNING)  # the converter logs every step at INFO under absl
+    if bool(_WORKDIR.value) == bool(_EMBEDDING_HEAD_DIR.value):
+        raise UserError("give one of --workdir (a kws-train run) and --embedding_head_dir (a "
+                        "speech-embedding head)")
     # TensorFlow is imported here, after flag parsing, so `--help` stays fast.
+    if _EMBEDDING_HEAD_DIR.value:
+        from kws.export import embedding_head  # pylint: disable=import-outside-toplevel
+        result = embedding_head.export(_EMBEDDING_HEAD_DIR.value, _OUTPUT_DIR.value,
+                                       _COPY_FRONTEND.value)
+        print(embedding_head.format_report(result))
+        print(f"wrote {os.path.abspath(_OUTPUT_DIR.value)}")
+        return 0
     from kws.export import exporter  # pylint: disable=import-outside-toplevel
     from kws.export import report  # pylint: disable=import-outside-toplevel
 

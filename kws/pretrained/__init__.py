@@ -5,6 +5,12 @@ streamable models, stream_int8.tflite + streaming.json), the features-in int8 mo
 Micro (model_features_int8.tflite), the flagfile that trains it again (train.flags, see its
 header for the whole recipe) and its scorecard (scorecard.json, measured by the benchmarks named
 there). No TensorFlow here: the device script uses this module.
+
+``speech_embedding_head`` is the larger kind (kws.device.embedding): a head trained on the time
+axis over Google's frozen speech_embedding, 2.7 MB with the front end, for Raspberry-Pi-class
+devices. It holds head.tflite, labels.txt, embedding.json, its calibrated detector.json, the
+recipe.json of benchmarks/embedding_stream_head.py and scorecard.json (with the commands that make
+it again); the two front-end models come from tools/install.sh, not from this folder.
 """
 
 from __future__ import annotations

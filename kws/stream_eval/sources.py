@@ -20,6 +20,7 @@ from typing import Protocol
 
 import numpy as np
 
+from kws.device import loader
 from kws.device import model as device_model
 from kws.device import stream
 from kws.errors import UserError
@@ -53,7 +54,7 @@ def open_device_model(folder: str, variant: str, num_threads: int = 1):
     if not os.path.isdir(folder):
         raise UserError(f"model folder {folder} does not exist; pass --model_dir=<a kws-export "
                         "output folder>")
-    return device_model.load_model(folder, variant, num_threads=num_threads)
+    return loader.load_model(folder, variant, num_threads=num_threads)
 
 
 class DeviceSource:
