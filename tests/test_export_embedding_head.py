@@ -21,12 +21,12 @@ LABELS = ["_unknown_", "kiwi", "mango"]
 STEPS = 4
 
 
-def _head_dir(tmp_path, labels=LABELS, detector=True):
-    keras.utils.set_random_seed(0)
+def _head_dir(tmp_path, labels=LABELS, detector=True, name="head", seed=0):
+    keras.utils.set_random_seed(seed)
     inputs = keras.Input((STEPS, emb.EMBEDDING_DIM))
     hidden = keras.layers.Dense(16, activation="relu")(keras.layers.Flatten()(inputs))
     model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(hidden))
-    folder = tmp_path / "head"
+    folder = tmp_path / name
     folder.mkdir()
     model.save(folder / "head.keras")
     (folder / "head.json").write_text(json.dumps({"labels": labels, "embeddings": STEPS}))
@@ -80,3 +80,31 @@ def test_kws_export_wants_exactly_one_of_workdir_and_embedding_head_dir(tmp_path
                                f"--output_dir={tmp_path / 'out'}", *extra],
                               capture_output=True, text=True, check=False)
         assert done.returncode == 1 and "give one of --workdir" in done.stderr, done.stderr
+
+
+def test_an_ensemble_folder_exports_the_mean_of_its_heads(tmp_path):
+    (a, model_a), (b, model_b) = (_head_dir(tmp_path, name=n, seed=i, detector=False)
+                                  for i, n in enumerate(("a", "b")))
+    ensemble = tmp_path / "ensemble"
+    ensemble.mkdir()
+    (ensemble / "ensemble.json").write_text(json.dumps({"heads": [str(a), str(b)],
+                                                        "labels": LABELS}))
+    (ensemble / "detector.json").write_text(json.dumps(
+        {"detector": {"threshold": 0.7, "average_window_ms": 600.0, "suppression_ms": 1000.0,
+                      "minimum_count": 3, "ignore_labels": ["_unknown_"]},
+         "fa_per_hour_budget": 1.0}))
+    report = embedding_head.export(str(ensemble), str(tmp_path / "export"))
+    assert report["heads"] == [str(a), str(b)]
+    device = loader.load_model(str(tmp_path / "export"), "int8")
+    rng = np.random.default_rng(1)
+    embeddings = rng.normal(0.0, 10.0, (10, emb.EMBEDDING_DIM)).astype(np.float32)
+    views = np.stack([embeddings[i:i + STEPS] for i in range(len(embeddings) - STEPS + 1)])
+    mean = (np.asarray(model_a(views)) + np.asarray(model_b(views))) / 2
+    np.testing.assert_allclose(device.posteriors_of(embeddings), mean, atol=0.05)
+    assert json.loads((tmp_path / "export" / "detector.json").read_text())["detector"][
+        "threshold"] == 0.7
+    # heads that disagree on their labels are refused
+    c, _ = _head_dir(tmp_path, labels=["_unknown_", "kiwi", "papaya"], name="c", detector=False)
+    (ensemble / "ensemble.json").write_text(json.dumps({"heads": [str(a), str(c)]}))
+    with pytest.raises(UserError, match="must agree"):
+        embedding_head.export(str(ensemble), str(tmp_path / "export2"))

@@ -70,3 +70,16 @@ print(json.dumps({"keywords": sorted(set(words) & b.KEYWORDS), "distinct": len(s
 """)
     assert got["keywords"] == [] and got["distinct"] > 2000
     assert 0.2 < got["seconds"] < 2.0 and abs(got["peak"] - 0.7) < 1e-3
+
+
+def test_the_duration_rule_fires_on_long_runs_only_and_once():
+    # keyword 1 high for 6 steps from step 10, keyword 2 high for 2 steps at step 40 (a blip)
+    got = run_benchmark_code("import stream_miss_diagnosis as d", """
+post = np.zeros((60, 3), np.float32); post[:, 0] = 1
+post[10:16, 1], post[10:16, 0] = 0.95, 0.05
+post[40:42, 2], post[40:42, 0] = 0.95, 0.05
+times = 80.0 * np.arange(1, 61)
+found = d.count_rule(times, post, ("_unknown_", "yes", "no"), steps=6, count=4, tau=0.9)
+print(json.dumps([[f.time_ms, f.label] for f in found]))
+""")
+    assert got == [[80.0 * 14, "yes"]]  # the 4th high step is step 13 (time of step i: 80 (i + 1))

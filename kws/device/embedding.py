@@ -189,6 +189,17 @@ class EmbeddingKeywordModel:
         """Audio the head's view spans: the recognizer scores once this much has been seen."""
         self.reset()
 
+    def file_padding(self, samples: np.ndarray) -> tuple[np.ndarray, float]:
+        """(``samples`` with a view of quiet before and 500 ms after, the ms added before): a file
+        streamed whole, so that words at its very start and end are heard as on a live stream (the
+        head answers 0-400 ms after a word ends, once a view of audio exists). The quiet is a
+        -80 dBFS dither, not digital silence (see the class docstring), seeded by the length."""
+        rng = np.random.default_rng(len(samples))
+        lead, tail = self.clip_samples, SAMPLE_RATE_HZ // 2
+        quiet = (1e-4 * rng.standard_normal(lead + tail)).astype(np.float32)
+        padded = np.concatenate([quiet[:lead], np.asarray(samples, np.float32), quiet[lead:]])
+        return padded, 1000.0 * lead / SAMPLE_RATE_HZ
+
     def reset(self) -> None:
         self._audio = np.zeros(0, np.float32)  # samples of the mel frames not yet made
         self._mel = np.zeros((0, MEL_BINS), np.float32)  # frames of the embeddings not yet made

@@ -2,8 +2,9 @@
 
 A file at most one window long is classified once (zero-padded when shorter, and said so). A longer
 file is streamed: the model runs every hop over a sliding one-window buffer and the Detector turns
-the posteriors into ``time label score`` detections. A folder gives one CSV row per clip, or per
-detection of a long recording.
+the posteriors into ``time label score`` detections (a speech-embedding model's file is first
+padded with quiet before and after, its file_padding, and times are the file's own). A folder gives
+one CSV row per clip, or per detection of a long recording.
 """
 
 from __future__ import annotations
@@ -96,7 +97,11 @@ def run_file(model: KeywordModel, path: str, options: InferOptions) -> ClipResul
                           notes=loaded.notes + ((note,) if note else ()))
     recognizer = stream.StreamingRecognizer.for_model(
         model, options.hop_ms, detect.Detector(model.labels, options.detector))
-    detections = recognizer.feed(loaded.samples)
+    samples, lead_ms = loaded.samples, 0.0
+    if hasattr(model, "file_padding"):  # speech-embedding models: see their file_padding
+        samples, lead_ms = model.file_padding(samples)
+    detections = [dataclasses.replace(d, time_ms=max(0.0, d.time_ms - lead_ms))
+                  for d in recognizer.feed(samples)]
     return StreamResult(path=path, duration_s=loaded.duration_s, detections=tuple(detections),
                         notes=loaded.notes)
 

@@ -5,6 +5,8 @@
 The head folders are what benchmarks/stream_head.py and the heads of wake_word_head.py and
 custom_word_head.py save: ``head.keras`` (embeddings [batch, n, 96] -> posteriors), ``head.json``
 (``labels``, ``embeddings`` = n) and, when calibrated on a validation stream, ``detector.json``.
+An ensemble folder of those scripts (``--ensemble_seeds``: ``ensemble.json`` naming its heads, and
+the mean's own ``detector.json``) exports as one head that averages its heads' posteriors.
 The export (kws.device.embedding reads it) holds:
 
 * ``head.tflite``: the head with a batch of one, its weights int8 (dynamic-range quantisation:
@@ -53,6 +55,39 @@ def read_head(head_dir: str) -> tuple[dict, str]:
     return meta, model_path
 
 
+def load_heads(head_dir: str):
+    """(labels, embeddings, the Keras model, the head folders) of a head folder, or of an ensemble
+    folder (``ensemble.json`` listing ``heads``, as wake_word_head.py and custom_word_head.py
+    write them with --ensemble_seeds): then one model that averages the heads' posteriors."""
+    import keras  # pylint: disable=import-outside-toplevel
+
+    ensemble_path = os.path.join(head_dir, "ensemble.json")
+    if not os.path.isfile(ensemble_path):
+        meta, model_path = read_head(head_dir)
+        return list(meta["labels"]), int(meta["embeddings"]), keras.models.load_model(
+            model_path), [head_dir]
+    try:
+        with open(ensemble_path, encoding="utf-8") as f:
+            heads = list(json.load(f)["heads"])
+    except (json.JSONDecodeError, KeyError, TypeError) as e:
+        raise UserError(f"{ensemble_path}: needs 'heads', a list of head folders ({e})") from e
+    if not heads:
+        raise UserError(f"{ensemble_path}: lists no heads")
+    metas = [read_head(h) for h in heads]
+    labels, steps = list(metas[0][0]["labels"]), int(metas[0][0]["embeddings"])
+    for h, (meta, _) in zip(heads, metas):
+        if list(meta["labels"]) != labels or int(meta["embeddings"]) != steps:
+            raise UserError(f"{h}: its labels or embeddings differ from {heads[0]}'s; an "
+                            "ensemble's heads must agree")
+    models = [keras.models.load_model(path) for _, path in metas]
+    for i, m in enumerate(models):  # saved heads often share a name; a model needs unique ones
+        m.name = f"head_{i}"
+    inputs = keras.Input((steps, emb.EMBEDDING_DIM))
+    outputs = [m(inputs) for m in models]
+    mean = keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0]
+    return labels, steps, keras.Model(inputs, mean), heads
+
+
 def probe_audio(seconds: float = 6.0, seed: int = 0) -> np.ndarray:
     """float32 audio for the parity check: tones with moving pitch (vowel-like) in noise."""
     rng = np.random.default_rng(seed)
@@ -79,14 +114,10 @@ def convert_head(model, steps: int) -> bytes:
 
 def export(head_dir: str, output_dir: str, copy_frontend: bool = True) -> dict:
     """Writes the device folder (module docstring); returns the report."""
-    import keras  # pylint: disable=import-outside-toplevel
-
-    meta, model_path = read_head(head_dir)
-    labels, steps = list(meta["labels"]), int(meta["embeddings"])
-    model = keras.models.load_model(model_path)
+    labels, steps, model, heads = load_heads(head_dir)
     width = model.output_shape[-1]
     if width != len(labels):
-        raise UserError(f"{model_path} gives {width} scores but {head_dir}/head.json has "
+        raise UserError(f"{heads[0]}/head.keras gives {width} scores but its head.json has "
                         f"{len(labels)} labels")
     os.makedirs(output_dir, exist_ok=True)
     with open(os.path.join(output_dir, emb.HEAD_FILE), "wb") as f:
@@ -96,7 +127,7 @@ def export(head_dir: str, output_dir: str, copy_frontend: bool = True) -> dict:
     spec = {"kind": "speech_embedding", "embeddings": steps,
             "sample_rate_hz": emb.SAMPLE_RATE_HZ, "hop_samples": emb.HOP_SAMPLES,
             "frontend": {"wheel": emb.FRONTEND_WHEEL, "sha256": emb.FRONTEND_SHA256},
-            "trained_on_embeddings_of": meta.get("wheel", "")}
+            "heads": len(heads)}
     with open(os.path.join(output_dir, emb.EMBEDDING_FILE), "w", encoding="utf-8") as f:
         json.dump(spec, f, indent=2)
     detector = os.path.join(head_dir, "detector.json")
@@ -116,7 +147,7 @@ def export(head_dir: str, output_dir: str, copy_frontend: bool = True) -> dict:
     keras_post = np.asarray(model(views, training=False))
     device_post = device.posteriors_of(embeddings)
     report = {
-        "head_dir": head_dir, "labels": labels, "embeddings": steps,
+        "head_dir": head_dir, "heads": heads, "labels": labels, "embeddings": steps,
         "head_tflite_bytes": os.path.getsize(os.path.join(output_dir, emb.HEAD_FILE)),
         "head_parameters": int(model.count_params()),
         "frontend_bytes": {n: os.path.getsize(emb.frontend_path(output_dir, n))
