@@ -45,15 +45,22 @@ REPRODUCE = [
     "python benchmarks/stream_side_by_side.py --data_dir=runs/rv_valu/merged_data "
     "--export_dirs=runs/emb_stream_head/export --embedding_heads=runs/emb_stream_head "
     "--budgets=0.5,1,2,5,10,20 --output_dir=runs/stream_bench_emb_device",
+    "python benchmarks/stream_side_by_side.py --data_dir=runs/rv_valu/merged_data "
+    "--export_dirs=runs/emb_stream_head/export --budgets=0.5,1,2,5,10,20 --seed=1 "
+    "--output_dir=runs/stream_bench_emb_device_s1 (and --seed=2 ... _s2)",
     "python benchmarks/embedding_pretrained_card.py "
     "--stream_results=runs/stream_bench_emb_device/results.json "
-    "--stream_model=runs/emb_stream_head/export",
+    "--more_stream_results=runs/stream_bench_emb_device_s1/results.json,"
+    "runs/stream_bench_emb_device_s2/results.json --stream_model=runs/emb_stream_head/export",
 ]
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", pretrained.model_dir("speech_embedding_head"),
                                  "The speech-embedding model folder.")
 _STREAM_RESULTS = flags.DEFINE_string("stream_results", "", "stream_side_by_side.py results.json.")
 _STREAM_MODEL = flags.DEFINE_string("stream_model", "", "Its model entry to copy.")
+_MORE_STREAM_RESULTS = flags.DEFINE_list(
+    "more_stream_results", [], "results.json of the same benchmark on recordings of other seeds "
+    "(--seed=1, 2: other clips of the same held-out speakers, other noise), copied the same way.")
 _TRAINED_ON = flags.DEFINE_string(
     "trained_on", "Speech Commands keywords of 39 real speakers (hash percentage [0, 35)) x6 and "
     "the synthetic default dataset's voices, laid in 12 x 20 min recordings with real other words, "
@@ -119,6 +126,8 @@ def main(argv):
             "held_out_real_speakers": clip_figures(model)}
     if _STREAM_RESULTS.value:
         card["stream"] = stream_figures(_STREAM_RESULTS.value, _STREAM_MODEL.value)
+        card["stream_other_recordings"] = [stream_figures(p, _STREAM_MODEL.value)
+                                           for p in _MORE_STREAM_RESULTS.value]
     with open(os.path.join(folder, "scorecard.json"), "w", encoding="utf-8") as f:
         json.dump(card, f, indent=2)
     print(json.dumps(card, indent=2))
