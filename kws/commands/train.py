@@ -151,6 +151,10 @@ _LABEL_SMOOTHING = flags.DEFINE_float("label_smoothing", 0.05, "Label smoothing.
 _TEACHER_DIR = flags.DEFINE_string(
     "teacher_dir", "", "Knowledge distillation: workdir of a finished (larger) run with the same "
     "labels and front end; its probabilities join the labels as training targets.")
+_TEACHER_PROBS = flags.DEFINE_string(
+    "teacher_probs", "", "Knowledge distillation from a teacher that is not a kws run (e.g. "
+    "benchmarks/embedding_real_voices.py --teacher_output): an .npz of its probabilities on "
+    "every training clip; they join the labels as training targets.")
 _TEACHER_CHECKPOINT = flags.DEFINE_string(
     "teacher_checkpoint", "best", "The teacher run's checkpoint: best, last or a .keras file.")
 _DISTILL_WEIGHT = flags.DEFINE_float("distill_weight", 0.5, "Teacher's share of the target.")
@@ -254,6 +258,7 @@ def build_config() -> tc.TrainConfig:
         learning_rate=_LEARNING_RATE.value, schedule=_SCHEDULE.value,
         warmup_epochs=_WARMUP_EPOCHS.value, weight_decay=_WEIGHT_DECAY.value,
         label_smoothing=_LABEL_SMOOTHING.value, teacher_dir=_TEACHER_DIR.value,
+        teacher_probs=_TEACHER_PROBS.value,
         teacher_checkpoint=_TEACHER_CHECKPOINT.value,
         distill_weight=_DISTILL_WEIGHT.value, distill_temperature=_DISTILL_TEMPERATURE.value,
         strategy=_STRATEGY.value, init_from=_INIT_FROM.value,

@@ -88,8 +88,8 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
                  pipeline: PipelineConfig, augmentation: augment.AugmentConfig | None = None,
                  noise: augment.NoiseBank | None = None, epochs: tuple[int, int] = (0, 1),
                  waveforms: bool = False,
-                 placing: placement.PlacementConfig = placement.PlacementConfig()
-                 ) -> tf.data.Dataset:
+                 placing: placement.PlacementConfig = placement.PlacementConfig(),
+                 row_targets=None) -> tf.data.Dataset:
     """Batches of (features float32 [batch, frames, dim], labels int32 [batch]) for ``split``.
 
     Args:
@@ -103,6 +103,9 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         would be computed from, instead of the features (the waveform-in exported models take them).
       placing: training only: stream placement of the words (kws.data.placement); partial words
         change their labels to _unknown_.
+      row_targets: training only: (paths, label ids, label names) -> float32 [rows, classes], a fixed
+        target per example (kws.training.distill.row_targets); the labels are then these targets
+        instead of ids, but a row whose label the batch changes (reversed, cut) gets its one-hot.
     """
     if waveforms and augmentation is not None:
         raise ValueError("waveforms=True is for evaluation batches (no augmentation)")
@@ -177,6 +180,11 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
         load = lambda idx: tf.map_fn(  # noqa: E731
             lambda i: _decode(path_table[i], clip), idx, fn_output_signature=tf.float32)
     label_table, generated_table = tf.constant(labels), tf.constant(generated_silence)
+    target_table = None
+    if row_targets is not None:
+        if not training:
+            raise ValueError("row_targets are training targets (augmentation is None)")
+        target_table = tf.constant(row_targets(paths, labels, list(index.labels)))
 
     if training:
         def epoch_batches(epoch):
@@ -234,7 +242,12 @@ def make_dataset(index: sc.DatasetIndex, split: str, features: frontend.Frontend
                 augment.shift_block_samples(features.sample_rate_hz, clip),
                 tf.random.experimental.stateless_fold_in(seed, 4))
         if training:
-            return _train_batch(samples, is_silence, seed, features, augmentation, noise), y
+            x = _train_batch(samples, is_silence, seed, features, augmentation, noise)
+            if target_table is None:
+                return x, y
+            kept = tf.equal(y, tf.gather(label_table, idx))[:, None]
+            return x, tf.where(kept, tf.gather(target_table, idx),
+                               tf.one_hot(y, len(index.labels)))
         if noise is not None and pipeline.eval_silence_volume > 0:
             samples = augment.mix_noise(samples, is_generated, noise, 0.0,
                                         pipeline.eval_silence_volume, seed)

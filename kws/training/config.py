@@ -79,6 +79,9 @@ class TrainConfig:
     """Knowledge distillation (kws.training.distill): working directory of a finished, usually
     larger run with the same labels and front end, whose probabilities join the labels as targets.
     Empty: none."""
+    teacher_probs: str = ""
+    """Knowledge distillation from a teacher that is not a kws run: an .npz of its probabilities
+    on every training clip (kws.training.distill.save_teacher_probs). Empty: none."""
     teacher_checkpoint: str = "best"
     """Which of the teacher run's checkpoints teaches: best, last, or a .keras file."""
     distill_weight: float = 0.5
@@ -111,6 +114,8 @@ class TrainConfig:
         if self.pipeline.unknown_resample and self.data.label_mode != "keywords":
             raise ValueError("unknown_resample draws _unknown_ examples: it needs label_mode "
                              "keywords")
+        if self.teacher_dir and self.teacher_probs:
+            raise ValueError("teacher_dir and teacher_probs are two teachers: give one")
         if not 0 < self.distill_weight <= 1:
             raise ValueError("distill_weight must be in (0, 1]")
         if self.distill_temperature <= 0:

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 
+from kws.data import speech_commands as sc
 from kws.errors import UserError
 from kws.training import checkpoint as ckpt
 from kws.training import config as tc
@@ -79,3 +82,78 @@ def soft_targets(teacher: keras.Model, weight: float, temperature: float):
         return x, (1.0 - weight) * y + weight * tf.cast(soft, y.dtype)
 
     return mix
+
+
+# A teacher that is not a kws run (e.g. a head over a frozen speech embedding): its probabilities on
+# every clean training clip, computed once and saved as an .npz of `keys` (each clip's real path),
+# `probs` [clips, classes] and `labels`. Each training row then has a fixed target, mixed as above;
+# the row's augmented copies share it, and rows whose label the pipeline changes (a reversed or cut
+# keyword) and _silence_ rows keep their one-hot label.
+
+
+def load_teacher_probs(path: str, labels: list[str]) -> dict[str, np.ndarray]:
+    """{clip real path: probabilities} of a --teacher_probs file, checked against ``labels``."""
+    if not os.path.isfile(path):
+        raise TeacherError(f"--teacher_probs {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys, probs, teacher_labels = data["keys"], data["probs"], data["labels"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
+        raise TeacherError(f"--teacher_probs {path}: not a teacher file (an .npz of keys, probs "
+                           f"and labels): {e}") from e
+    if [str(s) for s in teacher_labels] != list(labels):
+        raise TeacherError(f"--teacher_probs {path} has labels {[str(s) for s in teacher_labels]}, "
+                           f"the student's data has {list(labels)}")
+    if probs.ndim != 2 or probs.shape != (len(keys), len(labels)):
+        raise TeacherError(f"--teacher_probs {path}: probs of shape {probs.shape} for {len(keys)} "
+                           f"clips and {len(labels)} labels")
+    if not np.all(np.isfinite(probs)) or np.any(probs < 0) or not np.allclose(probs.sum(1), 1,
+                                                                              atol=1e-3):
+        raise TeacherError(f"--teacher_probs {path}: probs must be finite, >= 0, and sum to 1 "
+                           "per clip (a softmax output)")
+    return {str(k): p.astype(np.float32) for k, p in zip(keys, probs)}
+
+
+def save_teacher_probs(path: str, keys: list[str], probs: np.ndarray, labels: list[str]) -> None:
+    """Writes a --teacher_probs file atomically (keys: the clips' real paths)."""
+    tmp = path + ".tmp.npz"
+    np.savez(tmp, keys=np.array(keys, dtype=str), probs=np.asarray(probs, np.float32),
+             labels=np.array(labels, dtype=str))
+    os.replace(tmp, path)
+
+
+def mix_targets(onehot: np.ndarray, probs: np.ndarray, weight: float,
+                temperature: float) -> np.ndarray:
+    """NumPy form of soft_targets' mix: (1 - weight) * onehot + weight * softened probs."""
+    logits = np.log(np.maximum(probs, 1e-7)) / temperature
+    soft = np.exp(logits - logits.max(-1, keepdims=True))
+    soft /= soft.sum(-1, keepdims=True)
+    return ((1.0 - weight) * onehot + weight * soft).astype(np.float32)
+
+
+def row_targets(table: dict[str, np.ndarray], weight: float, temperature: float):
+    """The pipeline's row_targets (kws.data.pipeline.make_dataset): (paths, label ids, label names)
+    -> float32 [rows, classes]. _silence_ rows (generated, path '', or recorded) keep their one-hot:
+    the teacher is for speech. A speech clip the teacher never saw is an error (its file was made on
+    another tree or split)."""
+
+    def targets(paths: list[str], labels: np.ndarray, names: list[str]) -> np.ndarray:
+        onehot = np.eye(len(names), dtype=np.float32)[labels]
+        out = onehot.copy()
+        silence = names.index(sc.SILENCE_LABEL) if sc.SILENCE_LABEL in names else -1
+        missing = []
+        for row, path in enumerate(paths):
+            if not path or labels[row] == silence:
+                continue
+            probs = table.get(os.path.realpath(path))
+            if probs is None:
+                missing.append(path)
+            else:
+                out[row] = mix_targets(onehot[row], probs, weight, temperature)
+        if missing:
+            raise TeacherError(f"--teacher_probs has no probabilities for {len(missing)} of the "
+                               f"{len(paths)} training clips (first: {missing[0]}): it was made "
+                               "on another data folder or split; make it again on this one")
+        return out
+
+    return targets

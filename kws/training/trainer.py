@@ -223,9 +223,16 @@ def train_and_evaluate(config: tc.TrainConfig, workdir: str, overwrite: bool = F
             model.summary(print_fn=lambda line, **_: lines.append(line))
             ckpt.write_atomic(os.path.join(workdir, "model_summary.txt"), "\n".join(lines) + "\n")
         onehot = _one_hot(len(index.labels))
+        targets = None
+        if config.teacher_probs:
+            targets = distill.row_targets(
+                distill.load_teacher_probs(config.teacher_probs, index.labels),
+                config.distill_weight, config.distill_temperature)
         train_ds = pl.make_dataset(index, "train", config.features, config.pipeline, config.augment,
                                    noise, epochs=(state.epoch, epochs),
-                                   placing=config.placement).map(onehot)
+                                   placing=config.placement, row_targets=targets)
+        if targets is None:
+            train_ds = train_ds.map(onehot)
         if config.teacher_dir:
             teacher = distill.load_teacher(config.teacher_dir, index.labels,
                                            config.to_dict()["features"], config.teacher_checkpoint)
