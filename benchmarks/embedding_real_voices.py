@@ -48,6 +48,7 @@ from kws.data import pipeline as pl
 from kws.data import speech_commands as sc
 from kws.errors import UserError
 from kws.export import clips
+from kws.training import distill
 
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "A real_voices.py merged tree.", required=True)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/embedding_real_voices",
@@ -75,6 +76,13 @@ _TESTING_PERCENTAGE = flags.DEFINE_float("testing_percentage", 10.0, "Speaker sp
                                          "out the speakers stream_side_by_side.py scores.")
 _SAVE_HEAD = flags.DEFINE_string("save_head", "", "Write the trained head here (head.keras and "
                                  "head.json) for stream_side_by_side.py --embedding_heads.")
+_TEACHER_OUTPUT = flags.DEFINE_string(
+    "teacher_output", "", "Write the head's probabilities on every clean training clip here (an "
+    ".npz) for kws-train --teacher_probs: the head teaches a small model of the same tree.")
+_TEACHER_FOLDS = flags.DEFINE_integer(
+    "teacher_folds", 4, "With --teacher_output: each clip's probabilities come from a head that "
+    "never heard its speaker (K heads, each trained without 1/K of the training speakers). 1: the "
+    "head below labels its own training clips (near one-hot: it has learnt them).")
 _EPOCHS = flags.DEFINE_integer("head_epochs", 40, "Epochs of the head.")
 _HIDDEN = flags.DEFINE_integer("head_hidden", 128, "Width of the head.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the copies and the head.")
@@ -183,6 +191,31 @@ def train_head(x: np.ndarray, y: np.ndarray, num_classes: int, seed: int):
     return model
 
 
+def write_teacher(model, clean: np.ndarray, x: np.ndarray, y: np.ndarray, keys: list,
+                  labels) -> None:
+    """--teacher_output: probabilities on each clean training clip (one row per clip: its repeats
+    are the same clip; no generated _silence_), out of fold over speakers (--teacher_folds)."""
+    rows = {k: r for r, k in enumerate(keys) if k is not None}
+    clean_rows = np.array(list(rows.values()))
+    if _TEACHER_FOLDS.value <= 1:
+        probs = model.predict(clean[clean_rows].astype(np.float32), verbose=0)
+    else:
+        folds = np.array([-1 if k is None else int(hashlib.sha1(sc.speaker_id(k).encode())
+                                                   .hexdigest()[:8], 16) % _TEACHER_FOLDS.value
+                          for k in keys])
+        copies = np.tile(folds, len(x) // len(keys))  # every augmented copy of a held-out speaker
+        probs = np.zeros((len(clean_rows), len(labels)), np.float32)
+        for fold in range(_TEACHER_FOLDS.value):
+            head = train_head(x[copies != fold], y[copies != fold], len(labels),
+                              _SEED.value + 1 + fold)
+            mine = folds[clean_rows] == fold
+            probs[mine] = head.predict(clean[clean_rows[mine]].astype(np.float32), verbose=0)
+            print(f"teacher fold {fold + 1}/{_TEACHER_FOLDS.value}: {int(mine.sum())} clips",
+                  flush=True)
+    distill.save_teacher_probs(_TEACHER_OUTPUT.value, list(rows), probs, list(labels))
+    print(f"{_TEACHER_OUTPUT.value}: the head's probabilities on {len(rows)} training clips")
+
+
 def recall(truth: np.ndarray, predicted: np.ndarray, labels: tuple[str, ...]) -> dict:
     return {label: [int(np.sum((truth == k) & (predicted == k))), int(np.sum(truth == k))]
             for k, label in enumerate(labels)}
@@ -195,6 +228,9 @@ def main(argv):
         data_dir=_DATA_DIR.value, unknown_percentage=_UNKNOWN_PERCENTAGE.value,
         testing_percentage=_TESTING_PERCENTAGE.value, negative_dirs=tuple(_NEGATIVE_DIRS.value),
         negative_percentage=_NEGATIVE_PERCENTAGE.value if _NEGATIVE_DIRS.value else None))
+    if _TEACHER_OUTPUT.value and not _REAL_TRAINING.value:
+        raise UserError("--teacher_output labels the tree's training clips, real ones included: "
+                        "drop --noreal_training")
     fold = None
     if _FOLD_JSON.value:  # checked before any slow work
         with open(_FOLD_JSON.value, encoding="utf-8") as f:
@@ -211,6 +247,7 @@ def main(argv):
     train_w, train_y, train_keys = split_waveforms(index, "train")
     x = np.concatenate([embed(embedder, train_w, train_keys, c, noises, f"train, copy {c}")
                         for c in range(_COPIES.value + 1)])
+    clean = x[:len(train_y)]  # copy 0: the training clips as they are
     y = np.tile(train_y, _COPIES.value + 1)
     name = "kws speech_embedding + head"
     if not _REAL_TRAINING.value:
@@ -228,6 +265,8 @@ def main(argv):
                        "pad_ms": _PAD_MS.value, "tail_pad_ms": _TAIL_PAD_MS.value,
                        "wheel": eo.WHEEL,
                        "workdir": os.path.abspath(_WORKDIR.value)}, f, indent=2)
+    if _TEACHER_OUTPUT.value:
+        write_teacher(model, clean, x, y, train_keys, index.labels)
     predicted = np.argmax(model.predict(test_x.astype(np.float32), verbose=0), -1)
     row = {"model": f"{name} (Keras float)", "clips": int(len(test_y)),
            "speakers": None, "accuracy": float(np.mean(predicted == test_y)), "int8_bytes": None,

@@ -127,3 +127,38 @@ def test_a_fold_file_of_other_clips_is_refused_before_any_embedding(tmp_path, sh
     assert done.returncode == 1
     assert "has no reference row on this tree's" in done.stderr
     assert not (tmp_path / "w" / "pkg").exists()  # the wheel was not even installed
+
+
+def test_teacher_probabilities_come_from_heads_that_never_heard_the_speaker(tmp_path):
+    got = _run([f"--teacher_output={tmp_path / 't.npz'}", "--teacher_folds=3"], """
+from kws.training import distill
+speakers = [f"{k:08x}" for k in range(9)]
+keys = [f"/d/yes/{s}_nohash_0.wav" for s in speakers] + [None, f"/d/yes/{speakers[0]}_nohash_0.wav"]
+code = [float(k) for k in range(9)] + [-1.0, 0.0]  # a speaker's number; -1: generated _silence_
+clean = np.array(code, np.float32)[:, None, None] * np.ones((1, 2, 3), np.float32)
+x = np.concatenate([clean, clean])  # copy 0 and one augmented copy
+y = np.zeros(len(x), np.int64)
+trained = []
+
+class Head:  # probability of "a" = 1 when the clip's speaker was not in this head's training
+    def __init__(self, seen):
+        self.seen = set(seen.tolist())
+    def predict(self, batch, verbose=0):
+        a = np.array([0.0 if v in self.seen else 1.0 for v in batch[:, 0, 0]], np.float32)
+        return np.stack([a, 1 - a], 1)
+
+def fake_train(xs, ys, n, seed):
+    trained.append(sorted(set(xs[:, 0, 0].tolist())))
+    return Head(xs[:, 0, 0])
+
+erv.train_head = fake_train
+erv.write_teacher(None, clean, x, y, keys, ["a", "b"])
+table = distill.load_teacher_probs(%r, ["a", "b"])
+print(json.dumps({"keys": sorted(table), "a": [float(table[k][0]) for k in sorted(table)],
+                  "trained": trained}))
+""" % str(tmp_path / "t.npz"))
+    assert got["keys"] == sorted({f"/d/yes/{k:08x}_nohash_0.wav" for k in range(9)})  # no silence
+    assert got["a"] == [1.0] * 9  # every clip labelled by a head that never heard its speaker
+    assert len(got["trained"]) == 3
+    assert all(-1.0 in seen and 4 <= len(seen) <= 9 for seen in got["trained"])  # silence in each
+    assert set().union(*map(set, got["trained"])) == set(range(-1, 9))
