@@ -120,3 +120,33 @@ def test_student_learns_from_a_teacher_file(tone_dataset, tmp_path, rng):
     assert result["accuracy"] >= 0.8, result["accuracy"]  # chance is 1/3
     saved = json.loads((tmp_path / "student" / "config.json").read_text())
     assert saved["teacher_probs"] == str(tmp_path / "t.npz")
+
+
+def test_reversed_keywords_get_the_one_hot_unknown_not_their_teacher_target(tmp_path, rng):
+    from kws import audio  # pylint: disable=import-outside-toplevel
+    from kws.data import placement  # pylint: disable=import-outside-toplevel
+    t = np.arange(16000) / 16000
+    for word, f in (("yes", 500), ("no", 900), ("bed", 1300)):
+        for n in range(4):
+            audio.write_wav(str(tmp_path / word / f"{word}{n}_nohash_0.wav"),
+                            0.3 * np.sin(2 * np.pi * (f + 40 * n) * t), 16000)
+    index = sc.index_dataset(sc.DataConfig(
+        data_dir=str(tmp_path), wanted_words=("yes", "no"), unknown_percentage=50.0,
+        silence_percentage=0.0, validation_percentage=0.0, testing_percentage=0.0))
+    table = _teacher_file(tmp_path / "t.npz", index, rng)
+    targets = distill.row_targets(table, 0.5, 2.0)
+    ds = pl.make_dataset(index, "train", FEATURES, pl.PipelineConfig(batch_size=12, seed=1),
+                         augment.AugmentConfig(**QUIET_AUGMENTATION), epochs=(0, 1),
+                         placing=placement.PlacementConfig(reversed_probability=1.0),
+                         row_targets=targets)
+    got = np.concatenate([y.numpy() for _, y in ds])
+    unknown = index.labels.index(sc.UNKNOWN_LABEL)
+    onehot_unknown = np.eye(len(index.labels), dtype=np.float32)[unknown]
+    # the 8 keyword examples were reversed into _unknown_: one-hot; the 4 other words keep the mix
+    reversed_rows = [row for row in got if np.allclose(row, onehot_unknown)]
+    mixed = [row for row in got if not np.allclose(row, onehot_unknown)]
+    assert len(got) == 12 and len(reversed_rows) == 8, got
+    expected = [distill.mix_targets(onehot_unknown, table[os.path.realpath(e.path)], 0.5, 2.0)
+                for e in index.splits["train"] if e.label == sc.UNKNOWN_LABEL]
+    order = lambda a: np.array(a)[np.lexsort(np.array(a).T[::-1])]  # noqa: E731
+    np.testing.assert_allclose(order(mixed), order(expected), atol=1e-6)

@@ -11,6 +11,10 @@ target becomes
 and the loss stays the run's cross-entropy (with its label smoothing). A temperature above 1
 flattens the teacher's distribution, so the student also learns which wrong words the teacher finds
 similar.
+
+A teacher that is not a kws run (another front end: a head over a frozen speech embedding) comes
+as a file of its probabilities on every training clip instead (--teacher_probs; the second half
+of this module).
 """
 
 from __future__ import annotations
