@@ -1,6 +1,7 @@
 """tools/ship_detector.py: the calibrated detector.json lands in the model folder with its held-out
 figures in the scorecard; a copy of another model, a missing detector.json and results in which the
-copy did not run are refused, and nothing is written then."""
+copy did not run are refused, and nothing is written then. Marked slow only to keep it out of the
+Bazel run (tools/ is not a Bazel target)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,11 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow
 
 TOOL = [sys.executable, str(REPO_ROOT / "tools" / "ship_detector.py")]
 DETECTOR = {"fa_per_hour_budget": 2.0, "detector": {"threshold": 0.9, "average_window_ms": 600.0},
