@@ -25,7 +25,7 @@ from absl import flags
 from kws import pretrained
 from kws.device import infer
 from kws.device import loader
-from kws.errors import UserError
+from kws.stream_eval import results
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SHARED_DATA = os.environ.get("KWS_SHARED_DATA",
@@ -94,22 +94,7 @@ def clip_figures(model) -> dict:
 
 
 def stream_figures(path: str, name: str) -> dict:
-    with open(path, encoding="utf-8") as f:
-        results = json.load(f)
-    by_name = {m["model"]: m for m in results["models"]}
-    if name not in by_name:
-        raise UserError(f"{path} has no model {name!r}; it has {', '.join(by_name)}")
-    others = {m["model"]: {b: (None if v is None else round(v["miss_rate"], 4))
-                           for b, v in m["at_budget"].items()}
-              for m in results["models"] if m["model"] != name}
-    own = by_name[name]
-    recording = dict(results["recording"])
-    recording["negative_dirs"] = [os.path.relpath(d, _REPO) for d in recording["negative_dirs"]]
-    return {"recording": recording, "benchmark": "benchmarks/stream_side_by_side.py",
-            "miss_rate_at_fa_per_hour": {b: (None if v is None else round(v["miss_rate"], 4))
-                                         for b, v in own["at_budget"].items()},
-            "calibrated": {k: own["calibrated"][k] for k in ("budget", "miss_rate", "fa_per_hour")},
-            "same_run_miss_rate_at_fa_per_hour": others}
+    return results.model_figures(path, name, _REPO)
 
 
 def main(argv):

@@ -56,8 +56,11 @@ def test_the_detector_and_its_held_out_figures_are_shipped(tmp_path):
     shipped = card["calibrated_detector"]
     assert shipped["detector"] == DETECTOR["detector"]
     assert shipped["held_out_streams"] == [{
-        "recording": {"seed": 3}, "miss_rate_at_fa_per_hour": {"2.0": 0.8123},
-        "calibrated": {"budget": 2.0, "miss_rate": 0.8, "fa_per_hour": 4.0}}]
+        "recording": {"seed": 3, "negative_dirs": []},
+        "benchmark": "benchmarks/stream_side_by_side.py",
+        "miss_rate_at_fa_per_hour": {"2.0": 0.8123},
+        "calibrated": {"budget": 2.0, "miss_rate": 0.8, "fa_per_hour": 4.0},
+        "same_run_miss_rate_at_fa_per_hour": {"shipped": {}}}]
     assert "80.0% missed at 4.0 FA/h" in done.stdout
 
 

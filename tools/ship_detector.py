@@ -33,6 +33,7 @@ sys.path.insert(0, _REPO)
 
 from kws import pretrained  # noqa: E402  pylint: disable=wrong-import-position
 from kws.errors import UserError  # noqa: E402  pylint: disable=wrong-import-position
+from kws.stream_eval import results  # noqa: E402  pylint: disable=wrong-import-position
 
 _MODEL_DIR = flags.DEFINE_string("model_dir", "", "The shipped folder (default: the default "
                                  "pretrained model).")
@@ -58,23 +59,19 @@ _COMMANDS = flags.DEFINE_list("commands", [], "The commands that made them, for 
                               "(default: REPRODUCE, the ds_cnn_s_real commands).")
 
 
-def held_out_rows(results: list[str], calibrated_dir: str) -> list[dict]:
-    """Per recording: its description, the DET misses per budget and the calibrated detector's
-    misses and false accepts, of the model that ran from ``calibrated_dir``."""
+def held_out_rows(paths: list[str], calibrated_dir: str) -> list[dict]:
+    """Per recording, the figures of the model that ran from ``calibrated_dir`` with its detector
+    (kws.stream_eval.results.model_figures)."""
     rows = []
-    for path in results:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-        mine = [m for m in data["models"]
-                if os.path.realpath(m["model"]) == os.path.realpath(calibrated_dir)]
-        if len(mine) != 1 or "calibrated" not in mine[0]:
-            raise UserError(f"{path}: {calibrated_dir} did not run there with its detector.json; "
-                            "pass it to stream_side_by_side.py --export_dirs")
-        rows.append({"recording": data["recording"],
-                     "miss_rate_at_fa_per_hour": {b: round(v["miss_rate"], 4)
-                                                  for b, v in mine[0]["at_budget"].items()},
-                     "calibrated": {k: mine[0]["calibrated"][k]
-                                    for k in ("budget", "miss_rate", "fa_per_hour")}})
+    for path in paths:
+        try:
+            row = results.model_figures(path, calibrated_dir, _REPO)
+        except UserError as e:
+            raise UserError(f"{calibrated_dir} did not run there: {e}; pass it to "
+                            "stream_side_by_side.py --export_dirs") from e
+        if row["calibrated"] is None:
+            raise UserError(f"{path}: {calibrated_dir} did not run there with its detector.json")
+        rows.append(row)
     return rows
 
 
