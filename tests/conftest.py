@@ -166,3 +166,31 @@ def run_benchmark_code(imports: str, code: str) -> dict:
                           capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def spaced_words(paths: list[str], rate: int, spacing_s: int) -> np.ndarray:
+    """float32 audio: each clip starting at (i + 1) * spacing_s seconds over light noise (seed 0),
+    with one more gap after the last."""
+    from kws.device import wav  # pylint: disable=import-outside-toplevel
+
+    x = (0.003 * np.random.default_rng(0).standard_normal(spacing_s * rate * (len(paths) + 1))
+         ).astype(np.float32)
+    for i, path in enumerate(paths):
+        samples = wav.load_audio(path, rate).samples
+        start = spacing_s * (i + 1) * rate
+        x[start:start + len(samples)] += samples
+    return x
+
+
+def assert_finds_spaced_words(found, words: list[str], spacing_s: int, miss_rate: float) -> None:
+    """Detections ``found`` on spaced_words audio: at least the recall 1 - miss_rate allows (two
+    binomial standard deviations of slack), each with its word, never twice on one word, and
+    nothing on the noise between words."""
+    n = len(words)
+    in_window = [[d for d in found if 1000 * spacing_s * (i + 1) <= d.time_ms
+                  <= 1000 * spacing_s * (i + 2)] for i in range(n)]
+    matched = sum(any(d.label == word for d in near) for near, word in zip(in_window, words))
+    assert matched >= (1 - miss_rate) * n - 2 * np.sqrt(n * miss_rate * (1 - miss_rate)), (
+        matched, [(d.time_ms, d.label) for d in found])
+    assert all(len(near) <= 1 for near in in_window)
+    assert sum(map(len, in_window)) == len(found)
