@@ -49,7 +49,6 @@ from absl import flags
 import custom_word as cw  # its flags (workdir, words, seed, max_fa, ...) are ours too
 import embedding_onnx as eo
 import embedding_stream
-import stream_head as sh
 import wake_word as ww
 import wake_word_head as wwh  # its flags (positive_engines, head_epochs, ...) are ours too
 from kws import cli
@@ -59,6 +58,7 @@ from kws import audio
 from kws import progress
 from kws.data import decode
 from kws.device import detect
+from kws.head import trainer as sh
 from kws.stream_eval import calibrate
 
 _DEFAULTS = {
@@ -83,6 +83,10 @@ _KEYWORD_SPEAKERS = flags.DEFINE_enum(
 _KEYWORD_TEST_PERCENTAGE = flags.DEFINE_float(
     "keyword_test_percentage", 50.0, "keyword_split: the share of the keyword clips' speakers "
     "that is scored (10 % more validate, the rest train).")
+_SCORE_HEADS = flags.DEFINE_list(
+    "score_heads", [], "Score these head folders instead of training (steps 1-2 skipped): e.g. "
+    "`kws head` output folders; an ensemble folder (ensemble.json) scores the mean of its heads "
+    "with its own detector.")
 KEYWORD_SPLIT_SALT = "custom_word_head:"
 """keyword_split hashes the speaker with this prefix: Speech Commands' own rule put every
 speaker of its test set in its test split, so it cannot split them again."""
@@ -228,6 +232,35 @@ def mean_scans(scans: list[dict]) -> dict:
                      for i, clip_scans in enumerate(scans[0][source])] for source in scans[0]}
 
 
+def head_scans(out: str, clips: dict, cached: dict, kept: dict) -> tuple[tuple[str, ...], dict]:
+    """(labels, source -> per kept clip (times, posteriors)) of the head in ``out``."""
+    import keras  # pylint: disable=import-outside-toplevel
+    with open(os.path.join(out, "head.json"), encoding="utf-8") as f:
+        labels = tuple(json.load(f)["labels"])
+    head = keras.models.load_model(os.path.join(out, "head.keras"))
+    return labels, {s: [scan for scan, keep in zip(clip_posteriors(
+        head, cached[f"{s}:embeddings"], cached[f"{s}:lengths"]), kept[s]) if keep]
+        for s in clips}
+
+
+def score_folder(folder: str, clips: dict, cached: dict, kept: dict, summary: dict,
+                 suffix: str) -> None:
+    """--score_heads: a head folder, or an ensemble folder's mean, with the folder's detector."""
+    path = os.path.join(folder, "ensemble.json")
+    heads = [folder]
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            heads = list(json.load(f)["heads"])
+    every = [head_scans(h, clips, cached, kept) for h in heads]
+    labels, scans = every[0][0], mean_scans([s for _, s in every])
+    detector, _ = detect.load_detector_file(folder)
+    own = detector_rates(scans, labels, list(cw._WORDS.value), detector)
+    _write(os.path.join(folder, f"custom_word_results{suffix}.json"), dict(
+        summary, heads=heads, results=score_rows(scans, labels, list(cw._WORDS.value)),
+        calibrated_detector=own))
+    _print_own(own)
+
+
 def _write(path: str, summary: dict) -> None:
     with open(path, "w", encoding="utf-8") as f:
         json.dump(summary, f, indent=1)
@@ -246,16 +279,17 @@ def _print_own(own: dict) -> None:
 
 def main(argv: list[str]) -> int:
     del argv
-    import keras  # pylint: disable=import-outside-toplevel
-
     words, workdir = list(cw._WORDS.value), cw._WORKDIR.value
     confusables = (list(cw._CONFUSABLES.value) if cw._CONFUSABLES.value is not None
                    else cw.confusables_of(words, cw._CONFUSABLES_PER_WORD.value,
                                           tuple(cw._OTHER_WORDS.value)))
     real_negatives = keyword_negatives()  # its UserError before any work
     seeds = [int(v) for v in wwh._ENSEMBLE_SEEDS.value] or [cw._SEED.value]
-    data_dir = wwh.synthetic_data(words, confusables)
-    heads = [trained_head(data_dir, words, confusables, seed, real_negatives) for seed in seeds]
+    if _SCORE_HEADS.value:
+        heads, data_dir = [], None
+    else:
+        data_dir = wwh.synthetic_data(words, confusables)
+        heads = [trained_head(data_dir, words, confusables, seed, real_negatives) for seed in seeds]
 
     clips = cw.scored_clips(words)
     cached = clip_embeddings(clips, os.path.join(workdir, "clip_embeddings"), ww._LEAD_MS.value,
@@ -263,14 +297,13 @@ def main(argv: list[str]) -> int:
     kept = scored_speakers(clips)
     counts = {s: int(k.sum()) for s, k in kept.items()}
     suffix = "" if _KEYWORD_SPEAKERS.value == "all" else "_test_speakers"
+    for folder in _SCORE_HEADS.value:
+        score_folder(folder, clips, cached, kept, {
+            "lead_ms": ww._LEAD_MS.value, "tail_ms": cw._PAD_MS.value,
+            "keyword_speakers": _KEYWORD_SPEAKERS.value, "clips": counts}, suffix)
     every = []
     for out in heads:
-        with open(os.path.join(out, "head.json"), encoding="utf-8") as f:
-            labels = tuple(json.load(f)["labels"])
-        head = keras.models.load_model(os.path.join(out, "head.keras"))
-        scans = {s: [scan for scan, keep in zip(clip_posteriors(
-            head, cached[f"{s}:embeddings"], cached[f"{s}:lengths"]), kept[s]) if keep]
-            for s in clips}
+        labels, scans = head_scans(out, clips, cached, kept)
         every.append(scans)
         detector, _ = detect.load_detector_file(out)
         own = detector_rates(scans, labels, words, detector)

@@ -77,6 +77,12 @@ def resources(workdir: str) -> str:
     return found
 
 
+def head_frontend(workdir: str) -> dict:
+    """What head.json says of the embeddings a benchmark's head trained on (this wheel, installed
+    under ``workdir``); kws.head.trainer.save_head writes it."""
+    return {"wheel": WHEEL, "workdir": os.path.abspath(workdir)}
+
+
 def embed_set(embedder: Embedder, count: int, make, out_path: str, label: str,
               batch: int = 16) -> np.ndarray:
     """float16 [count, n, 96] of the padded clips ``make(i)`` (one length), cached in out_path."""

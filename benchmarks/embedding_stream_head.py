@@ -41,11 +41,12 @@ import sys
 from absl import flags
 
 import embedding_onnx as eo
-import stream_head as sh
-import stream_labels as sl
 from kws import cli
 from kws.data import speech_commands as sc
 from kws.errors import UserError
+from kws.head import labels as sl
+from kws.head import streams as hs
+from kws.head import trainer as sh
 from kws.stream_eval import recording as rec
 
 _SHARED = os.environ.get("KWS_SHARED_DATA", os.path.join(os.path.dirname(os.path.dirname(
@@ -108,7 +109,7 @@ def pools(split: str) -> rec.ClipPools:
     merged = rec.with_negatives(rec.clip_pools(data, split, sc.SPEECH_COMMANDS_KEYWORDS), data,
                                 split, _NEGATIVE_DIRS.value)
     if split == "train":
-        extra = tuple(p for d in _EXTRA_NEGATIVE_DIRS.value for p in sh.audio_files(d))
+        extra = tuple(p for d in _EXTRA_NEGATIVE_DIRS.value for p in hs.audio_files(d))
         merged = dataclasses.replace(merged, unknown=merged.unknown + extra)
         for folder in _EXTRA_KEYWORD_DIRS.value:
             voices = sc.DataConfig(data_dir=folder, label_mode="all_words")
@@ -185,8 +186,8 @@ def main(argv):
     print(f"training pools: {sum(map(len, train_pools.keywords.values()))} keyword clips, "
           f"{len(train_pools.unknown)} other; validation: "
           f"{sum(map(len, val_pools.keywords.values()))} / {len(val_pools.unknown)}", flush=True)
-    cache = sh.Embeddings(os.path.join(_WORKDIR.value, "streams"),
-                          lambda: eo.resources(_WORKDIR.value), _NOISE_DIRS.value, _THREADS.value)
+    cache = hs.Embeddings(os.path.join(_WORKDIR.value, "streams"), lambda: eo.Embedder(
+        eo.resources(_WORKDIR.value), _THREADS.value), _NOISE_DIRS.value)
     validation = cache.stream("validation", val_pools, rec.RecordingConfig(
         duration_s=60 * _VALIDATION_MINUTES.value, seed=1000 + _SEED.value, unknown_share=0.45))
     gaps = {"mean_gap_s": _MEAN_GAP_S.value, "min_gap_s": min(0.5, _MEAN_GAP_S.value)}
@@ -203,7 +204,8 @@ def main(argv):
     seq, win, report = sh.train_with_mining(streams, mining_stream, validation, _OUTPUT_DIR.value,
                                             head, _MINING_ROUNDS.value, _MINING_STREAMS.value)
     report["calibrated"] = sh.save_head(seq, win, validation, _OUTPUT_DIR.value, head,
-                                        _WORKDIR.value, _THRESHOLDS.value == "shared")
+                                        eo.head_frontend(_WORKDIR.value),
+                                        _THRESHOLDS.value == "shared")
     report["flags"] = {f.name: f.value for f in flags.FLAGS.get_key_flags_for_module(
         sys.modules[__name__])}
     with open(os.path.join(_OUTPUT_DIR.value, "train_report.json"), "w", encoding="utf-8") as f:

@@ -17,7 +17,7 @@ Steps (each cached under --workdir, so a killed run continues):
    clip of --extra_negative_dirs (real v0.01 bed/cat/happy, and the default synthetic dataset's
    words) but the ten Speech Commands keywords, whose real clips make the scored stream: neither
    a real wake word nor any rendition of the scored negative words is heard in training.
-3. stream_head.py: per-step targets (a wake word's steps are positive for --positive_tail_ms
+3. kws.head.trainer: per-step targets (a wake word's steps are positive for --positive_tail_ms
    after its end, cut-off words negative), Adam for --head_epochs, the epoch with the fewest
    misses at --fa_per_hour on a validation stream of the synthetic validation voices among real
    other speech of the validation speakers of --negative_dirs (or the last epoch); mining rounds
@@ -50,13 +50,15 @@ from absl import flags
 import custom_word as cw  # beside this script; its flags (workdir, words, seed, ...) are ours too
 import embedding_onnx as eo
 import embedding_stream
-import stream_head as sh
-import stream_labels as sl
 import wake_word as ww  # its flags (stream_minutes, noise_dirs, budgets, ...) are ours too
 from kws import cli
 from kws.data import speech_commands as sc
 from kws.device import detect
 from kws.errors import UserError
+from kws.head import labels as sl
+from kws.head import recipe as hr
+from kws.head import streams as hs
+from kws.head import trainer as sh
 from kws.stream_eval import calibrate
 from kws.stream_eval import recording as rec
 
@@ -80,7 +82,7 @@ _VALIDATION_MINUTES = flags.DEFINE_float("validation_minutes", 120.0, "The valid
 _UNKNOWN_SHARE = flags.DEFINE_float("unknown_share", 0.5, "Share of other words in training.")
 _TRAIN_SNR_DB = flags.DEFINE_list("train_snr_db", ["0", "5", "10", "15", "20", "30"],
                                   "Training SNRs.")
-_POSITIVE_TAIL_MS = flags.DEFINE_float("positive_tail_ms", 400.0, "stream_labels.py.")
+_POSITIVE_TAIL_MS = flags.DEFINE_float("positive_tail_ms", 400.0, "kws.head.labels.")
 _NEGATIVE_WEIGHT = flags.DEFINE_float("negative_weight", 0.3, "Loss weight of negative steps.")
 _MINING_ROUNDS = flags.DEFINE_integer("mining_rounds", 1, "Rounds of hard-negative mining.")
 _MINING_STREAMS = flags.DEFINE_integer("mining_streams", 4, "Other-word recordings per round.")
@@ -153,7 +155,7 @@ def training_pools(data_dir: str, words: tuple[str, ...], splits: tuple[str, ...
             (real_negatives or {}).get(split, ())))
     if "train" in splits:
         extra = rec.ClipPools(keywords={}, unknown=tuple(
-            p for d in _EXTRA_NEGATIVE_DIRS.value for p in sh.audio_files(d)))
+            p for d in _EXTRA_NEGATIVE_DIRS.value for p in hs.audio_files(d)))
         extra = without_words(extra, list(sc.SPEECH_COMMANDS_KEYWORDS) + list(words)
                               + list(leave_out))
         merged = dataclasses.replace(merged, unknown=merged.unknown + extra.unknown)
@@ -168,19 +170,17 @@ def recipe(words: tuple[str, ...]) -> sh.HeadRecipe:
                          labelling=sl.StepLabelConfig(positive_tail_ms=_POSITIVE_TAIL_MS.value))
 
 
-_GAPS = {"mean_gap_s": 2.0, "min_gap_s": 0.5}  # every recording: ~20 words a minute
-ENSEMBLE_VALIDATION_SEED = 999
-"""The ensemble's validation stream: its arrangement is none of its heads' (1000 + seed)."""
+ENSEMBLE_VALIDATION_SEED = hr.ENSEMBLE_VALIDATION_SEED
 
 
-def _embeddings() -> sh.Embeddings:
+def _embeddings() -> hs.Embeddings:
     workdir = cw._WORKDIR.value
-    return sh.Embeddings(os.path.join(workdir, "head_streams"), lambda: eo.resources(workdir),
-                         _TRAIN_NOISE_DIRS.value)
+    return hs.Embeddings(os.path.join(workdir, "head_streams"),
+                         lambda: eo.Embedder(eo.resources(workdir), 2), _TRAIN_NOISE_DIRS.value)
 
 
 def validation_stream(data_dir: str, words: tuple[str, ...], confusables: list[str],
-                      real_negatives: dict[str, tuple[str, ...]] | None, seed: int) -> sh.Stream:
+                      real_negatives: dict[str, tuple[str, ...]] | None, seed: int) -> hs.Stream:
     """Step 3's validation stream (cached): the synthetic validation voices' words among the
     validation speakers' other speech, arranged by ``seed``."""
     pools = training_pools(data_dir, words, ("validation",), real_negatives=real_negatives)
@@ -189,34 +189,15 @@ def validation_stream(data_dir: str, words: tuple[str, ...], confusables: list[s
     print(f"validation: {sum(map(len, pools.keywords.values()))} word clips, "
           f"{len(pools.unknown)} other", flush=True)
     return _embeddings().stream("validation", pools, rec.RecordingConfig(
-        duration_s=60 * _VALIDATION_MINUTES.value, seed=seed, unknown_share=0.5, **_GAPS))
+        duration_s=60 * _VALIDATION_MINUTES.value, seed=seed, unknown_share=0.5, **hr.GAPS))
 
 
-def ensemble_detector(heads: list[str], validation: sh.Stream, out: str) -> detect.DetectorConfig:
+def ensemble_detector(heads: list[str], validation: hs.Stream, out: str) -> detect.DetectorConfig:
     """The detector of the mean posterior of ``heads``, calibrated on ``validation`` as each head's
-    own is (one shared threshold and a window for ensemble_budget()): ``out``/detector.json, with
+    own is (kws.head.recipe.calibrate_ensemble, for ensemble_budget()): ``out``/detector.json, with
     ensemble.json naming the heads (made unless there)."""
     if not os.path.isfile(os.path.join(out, detect.DETECTOR_FILE)):
-        import keras  # pylint: disable=import-outside-toplevel
-        posts = []
-        for head in heads:
-            with open(os.path.join(head, "head.json"), encoding="utf-8") as f:
-                labels = tuple(json.load(f)["labels"])
-            posts.append(embedding_stream.head_posteriors(
-                keras.models.load_model(os.path.join(head, "head.keras")),
-                validation.embeddings.astype(np.float32), sh.VIEW))
-        try:
-            chosen = calibrate.calibrate(
-                labels, 1000.0 * validation.end_s[sh.VIEW - 1:], np.mean(posts, axis=0),
-                validation.events, validation.duration_s, ensemble_budget(),
-                average_windows_ms=sh.WINDOWS_MS, thresholds=sh.THRESHOLDS, shared_threshold=True)
-        except ValueError as e:
-            raise UserError(f"calibrating the ensemble on the validation stream failed: {e}") from e
-        os.makedirs(out, exist_ok=True)
-        with open(os.path.join(out, "ensemble.json"), "w", encoding="utf-8") as f:
-            json.dump({"heads": [os.path.abspath(h) for h in heads], "labels": list(labels)}, f,
-                      indent=2)
-        detect.save_detector_file(out, chosen.detector, chosen.summary())
+        hr.calibrate_ensemble(heads, validation, out, ensemble_budget())
     detector, _ = detect.load_detector_file(out)
     return detector
 
@@ -244,30 +225,16 @@ def train_head(data_dir: str, words: tuple[str, ...], confusables: list[str], ou
     if os.path.isfile(os.path.join(out, "detector.json")):
         return
     train_pools = training_pools(data_dir, words, ("train", "test"), leave_out, real_negatives)
-    negative_pools = dataclasses.replace(train_pools, keywords={w: v[:1] for w, v in
-                                                                train_pools.keywords.items()})
-    print(f"training pools: {sum(map(len, train_pools.keywords.values()))} word clips, "
-          f"{len(train_pools.unknown)} other", flush=True)
-    seed, snr = cw._SEED.value, tuple(float(v) for v in _TRAIN_SNR_DB.value)
-    validation = validation_stream(data_dir, words, confusables, real_negatives, 1000 + seed)
-    cache = _embeddings()
-    streams = [(f"train{i}", cache.stream(f"train{i}", train_pools, rec.RecordingConfig(
-        duration_s=60 * _TRAIN_MINUTES.value, seed=10_000 * (1 + seed) + i, snr_db=snr,
-        unknown_share=_UNKNOWN_SHARE.value, **_GAPS)))
-        for i in range(_TRAIN_STREAMS.value)]
-
-    def mining_stream(r: int, i: int):
-        name = f"mine{r}_{i}"
-        return name, cache.stream(name, negative_pools, rec.RecordingConfig(
-            duration_s=60 * _TRAIN_MINUTES.value, seed=20_000 * (1 + seed) + 100 * r + i,
-            snr_db=snr, unknown_share=1.0, **_GAPS))
-    head = recipe(words)
-    seq, win, report = sh.train_with_mining(streams, mining_stream, validation, out, head,
-                                            _MINING_ROUNDS.value, _MINING_STREAMS.value)
-    report["calibrated"] = sh.save_head(seq, win, validation, out, head, workdir)
-    report["flags"] = {n: flags.FLAGS[n].value for n in recipe_flags + ("mining_rounds",)}
-    with open(os.path.join(out, "train_report.json"), "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2, default=str)
+    validation = validation_stream(data_dir, words, confusables, real_negatives,
+                                   1000 + cw._SEED.value)
+    plan = hr.StreamPlan(train_streams=_TRAIN_STREAMS.value, train_minutes=_TRAIN_MINUTES.value,
+                         validation_minutes=_VALIDATION_MINUTES.value,
+                         unknown_share=_UNKNOWN_SHARE.value,
+                         snr_db=tuple(float(v) for v in _TRAIN_SNR_DB.value),
+                         mining_rounds=_MINING_ROUNDS.value, mining_streams=_MINING_STREAMS.value)
+    hr.train_head(train_pools, validation, plan, recipe(words), out, _embeddings(),
+                  eo.head_frontend(cw._WORKDIR.value), note={"flags": {
+                      n: flags.FLAGS[n].value for n in recipe_flags + ("mining_rounds",)}})
 
 
 def synthetic_data(words: list[str], confusables: list[str]) -> str:

@@ -22,6 +22,7 @@ SUBCOMMANDS = {
     "data": "index a dataset and print clips per split and label",
     "train": "train a model (resumable); also `kws-train`",
     "eval": "score a checkpoint on a split or folder tree; also `kws-eval`",
+    "head": "a detector on the frozen speech embedding, trained on long generated recordings",
     "mine": "hard-negative mining: the windows of other speech on which a run fires",
     "report": "write report.html, a page to look at and listen to a run",
 }

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_sequence_head_equals_window_head_on_every_step():
-    got = run_benchmark_code("import stream_head as sh", """
+    got = run_benchmark_code("from kws.head import trainer as sh", """
 seq, win = sh.build_head(4, hidden=8)
 x = np.random.default_rng(0).normal(size=(1, 60, 96)).astype(np.float32)
 whole = seq.predict(x, verbose=0)[0]

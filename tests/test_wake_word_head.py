@@ -104,7 +104,7 @@ print(json.dumps(wh.calibrated_row(scans, labels, ["alexa", "jarvis"], 0.5, d)))
 
 
 def test_a_rerun_with_other_recipe_flags_is_refused(tmp_path):
-    done = run_benchmark_code(_IMPORTS + "\nimport stream_head as sh\nfrom kws.errors import "
+    done = run_benchmark_code(_IMPORTS + "\nfrom kws.head import trainer as sh\nfrom kws.errors import "
                               "UserError", f"""
 flags.FLAGS(['x', '--workdir={tmp_path}', '--negative_weight=0.3'])
 first = wh.head_dir()
@@ -144,7 +144,7 @@ def test_the_ensemble_detector_is_calibrated_on_the_mean_posterior(tmp_path):
     # head a gives 0.99 to the word `bed` and 0.99 to another word; head b gives 0.9 and 0.01.
     # Neither alone can report the word without a false accept at a threshold above b's 0.9 ...
     # their mean (0.945 on the word, 0.5 on the other word) can: a threshold in (0.5, 0.945].
-    got = run_benchmark_code(_IMPORTS + "\nimport keras\nimport stream_head as sh\n"
+    got = run_benchmark_code(_IMPORTS + "\nimport keras\nfrom kws.head import trainer as sh\n"
                              "from kws.stream_eval import truth", f"""
 flags.FLAGS(['x', '--workdir={tmp_path}', '--fa_per_hour=1'])
 def logit(p):

@@ -30,7 +30,7 @@ from kws.errors import UserError
 _WORKDIR = flags.DEFINE_string("workdir", "", "A kws-train working directory.")
 _EMBEDDING_HEAD_DIR = flags.DEFINE_string(
     "embedding_head_dir", "", "Instead of --workdir: a head trained on the frozen speech embedding "
-    "(head.keras + head.json, as benchmarks/stream_head.py and wake_word_head.py save them).")
+    "(head.keras + head.json, as `kws head` and the benchmarks' heads save them).")
 _COPY_FRONTEND = flags.DEFINE_bool("copy_frontend", True, "--embedding_head_dir: copy the two "
                                    "speech-embedding models into --output_dir (a whole folder "
                                    "for a device).")

@@ -2,11 +2,12 @@
 
     kws-export --embedding_head_dir=runs/emb_stream_head --output_dir=runs/emb_stream_head/export
 
-The head folders are what benchmarks/stream_head.py and the heads of wake_word_head.py and
-custom_word_head.py save: ``head.keras`` (embeddings [batch, n, 96] -> posteriors), ``head.json``
-(``labels``, ``embeddings`` = n) and, when calibrated on a validation stream, ``detector.json``.
-An ensemble folder of those scripts (``--ensemble_seeds``: ``ensemble.json`` naming its heads, and
-the mean's own ``detector.json``) exports as one head that averages its heads' posteriors.
+The head folders are what `kws head` (kws.head) and the benchmarks' heads (embedding_stream_head.py,
+wake_word_head.py, custom_word_head.py) save: ``head.keras`` (embeddings [batch, n, 96] ->
+posteriors), ``head.json`` (``labels``, ``embeddings`` = n) and, when calibrated on a validation
+stream, ``detector.json``. An ensemble folder (`kws head --seeds=0,1,2`, the benchmarks'
+``--ensemble_seeds``: ``ensemble.json`` naming its heads, and the mean's own ``detector.json``)
+exports as one head that averages its heads' posteriors.
 The export (kws.device.embedding reads it) holds:
 
 * ``head.tflite``: the head with a batch of one, its weights int8 (dynamic-range quantisation:
@@ -41,8 +42,7 @@ def read_head(head_dir: str) -> tuple[dict, str]:
     for path in (meta_path, model_path):
         if not os.path.isfile(path):
             raise UserError(f"{path} is missing: --embedding_head_dir wants a folder with "
-                            "head.keras and head.json (benchmarks/stream_head.py, "
-                            "wake_word_head.py and custom_word_head.py write them)")
+                            "head.keras and head.json (`kws head` writes them)")
     try:
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
@@ -57,8 +57,8 @@ def read_head(head_dir: str) -> tuple[dict, str]:
 
 def load_heads(head_dir: str):
     """(labels, embeddings, the Keras model, the head folders) of a head folder, or of an ensemble
-    folder (``ensemble.json`` listing ``heads``, as wake_word_head.py and custom_word_head.py
-    write them with --ensemble_seeds): then one model that averages the heads' posteriors."""
+    folder (``ensemble.json`` listing ``heads``, as `kws head --seeds=...` and the benchmarks'
+    --ensemble_seeds write them): then one model that averages the heads' posteriors."""
     import keras  # pylint: disable=import-outside-toplevel
 
     ensemble_path = os.path.join(head_dir, "ensemble.json")

@@ -1,21 +1,13 @@
-"""benchmarks/stream_labels.py: end-aligned per-step targets of a stream-trained head, partial
-words, the mined steps and the training chunks, each against a step-by-step reference written
-here. Marked slow only to keep it out of the Bazel run (benchmarks/ is not a Bazel target)."""
+"""kws.head.labels: end-aligned per-step targets of a stream-trained head, partial words, the mined
+steps and the training chunks, each against a step-by-step reference written here."""
 
 from __future__ import annotations
-
-import sys
 
 import numpy as np
 import pytest
 
-from conftest import BENCHMARKS
+from kws.head import labels as sl
 from kws.stream_eval.truth import Event
-
-sys.path.insert(0, str(BENCHMARKS))
-import stream_labels as sl  # noqa: E402  pylint: disable=wrong-import-position
-
-pytestmark = pytest.mark.slow
 
 KEYWORDS = ("yes", "no", "up")
 

@@ -1,10 +1,10 @@
 """A head over frozen speech embeddings trained on the time axis, for any words: the flag-free
-core of embedding_stream_head.py (the ten Speech Commands keywords) and wake_word_head.py (wake
-words from synthetic speech).
+core of `kws head` and of the benchmarks embedding_stream_head.py (the ten Speech Commands
+keywords), wake_word_head.py and custom_word_head.py (words from synthetic speech).
 
-Generated recordings (kws.stream_eval.recording) are embedded once and cached; the head (per
+Generated recordings (kws.head.streams) are embedded once and cached; the head (per
 embedding dense, a dense over the last VIEW embeddings as a valid convolution, dense, softmax)
-trains on CHUNK_STEPS-step chunks with per-step targets and weights (stream_labels.py); the epoch
+trains on CHUNK_STEPS-step chunks with per-step targets and weights (kws.head.labels); the epoch
 kept is the one with the fewest misses on a validation stream at the false-accept budget (or the
 last); hard-negative mining rounds weigh the steps that fired on negatives; the round kept is the
 one with the fewest validation misses; the detector is calibrated on the validation stream.
@@ -13,39 +13,26 @@ one with the fewest validation misses; the detector is calibrated on the validat
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
-import time
-from typing import Callable, Sequence
+from typing import Callable
 
 import numpy as np
 
-import embedding_onnx as eo
-import embedding_stream
-import stream_labels as sl
 from kws.data import speech_commands as sc
 from kws.device import detect
+from kws.device import embedding as emb
 from kws.errors import UserError
+from kws.head import labels as sl
+from kws.head.streams import Stream
 from kws.stream_eval import calibrate
-from kws.stream_eval import recording as rec
-from kws.stream_eval import truth
 
-VIEW = eo.HEAD_EMBEDDINGS
+VIEW = 16
+"""Embeddings a head reads (1.36 s of audio)."""
 CHUNK_STEPS = 128
-RATE = eo.SAMPLE_RATE_HZ
 THRESHOLDS = calibrate.DEFAULT_THRESHOLDS + (0.999, 0.9995, 0.9999)
 WINDOWS_MS = (250.0, 400.0, 600.0)
 EPOCH_CHOICES = ("validation", "last")
-
-
-@dataclasses.dataclass(frozen=True)
-class Stream:
-    """A recording's embeddings [n, 96] float16, their end times [n] (s) and its events."""
-    embeddings: np.ndarray
-    end_s: np.ndarray
-    events: tuple
-    duration_s: float
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -71,51 +58,6 @@ class HeadRecipe:
         return (sc.UNKNOWN_LABEL,) + tuple(self.keywords)
 
 
-def audio_files(folder: str) -> tuple[str, ...]:
-    """Every audio file under ``folder`` (sorted); a UserError when there is none."""
-    found = tuple(os.path.join(d, n) for d, _, names in sorted(os.walk(folder))
-                  for n in sorted(names) if n.lower().endswith(sc.AUDIO_EXTENSIONS))
-    if not found:
-        raise UserError(f"{folder}: no audio files; pass a folder of clips")
-    return found
-
-
-class Embeddings:
-    """Generated recordings over the noise of ``noise_dirs``, embedded and cached under
-    ``cache_dir`` by their recipe; the embedding model is loaded at the first recording that is
-    not cached."""
-
-    def __init__(self, cache_dir: str, resources: Callable[[], str], noise_dirs: Sequence[str],
-                 threads: int = 2):
-        self.cache_dir, self._resources, self._threads = cache_dir, resources, threads
-        self.noise_dirs = list(noise_dirs)
-        self._embedder = None
-
-    def stream(self, name: str, pools: rec.ClipPools, config: rec.RecordingConfig) -> Stream:
-        recipe = json.dumps([dataclasses.asdict(config), pools.unknown,
-                             sorted(pools.keywords.items()), self.noise_dirs], default=str)
-        key = hashlib.sha1(recipe.encode()).hexdigest()[:16]
-        path = os.path.join(self.cache_dir, f"{name}_{key}.npz")
-        if not os.path.isfile(path):
-            noise = tuple(p for d in self.noise_dirs for p in audio_files(d))
-            recording = rec.make_recording(pools, noise, RATE, config)
-            if self._embedder is None:
-                self._embedder = eo.Embedder(self._resources(), self._threads)
-            started = time.monotonic()
-            emb, ends = embedding_stream.embeddings_of_recording(self._embedder,
-                                                                 recording.samples)
-            print(f"  {name}: {recording.duration_s / 60:.0f} min, {len(recording.events)} "
-                  f"words, embedded in {time.monotonic() - started:.0f} s", flush=True)
-            events = json.dumps([dataclasses.asdict(e) for e in recording.events])
-            os.makedirs(self.cache_dir, exist_ok=True)
-            np.savez(path + ".tmp.npz", embeddings=emb.astype(np.float16), end_s=ends / RATE,
-                     events=np.array(events), duration_s=recording.duration_s)
-            os.replace(path + ".tmp.npz", path)
-        with np.load(path) as f:
-            events = tuple(truth.Event(**e) for e in json.loads(str(f["events"])))
-            return Stream(f["embeddings"], f["end_s"], events, float(f["duration_s"]))
-
-
 def build_head(num_classes: int, hidden: int):
     """(sequence model [b, t, 96] -> [b, t - VIEW + 1, classes], window model [b, VIEW, 96] ->
     [b, classes]) sharing one set of layers: per-embedding dense, a dense over the VIEW
@@ -132,8 +74,8 @@ def build_head(num_classes: int, hidden: int):
         for layer in layers:
             x = layer(x)
         return x
-    seq_in = keras.Input((None, eo.EMBEDDING_DIM))
-    win_in = keras.Input((VIEW, eo.EMBEDDING_DIM))
+    seq_in = keras.Input((None, emb.EMBEDDING_DIM))
+    win_in = keras.Input((VIEW, emb.EMBEDDING_DIM))
     return (keras.Model(seq_in, apply(seq_in)),
             keras.Model(win_in, keras.layers.Reshape((num_classes,))(apply(win_in))))
 
@@ -249,10 +191,11 @@ def train_with_mining(streams: list, mining_stream: Callable[[int, int], tuple[s
     return seq, win, report
 
 
-def save_head(seq, win, validation: Stream, out: str, recipe: HeadRecipe, workdir: str,
+def save_head(seq, win, validation: Stream, out: str, recipe: HeadRecipe, frontend: dict,
               shared_threshold: bool = True) -> dict:
-    """Calibrates the detector on the validation stream and writes head.keras, head.json and
-    detector.json to ``out``; returns the calibration summary."""
+    """Calibrates the detector on the validation stream and writes head.keras, head.json (with
+    ``frontend``: what made the embeddings) and detector.json to ``out``; returns the calibration
+    summary."""
     times, post = stream_posteriors(seq, validation)
     try:
         chosen = calibrate.calibrate(recipe.labels, times, post, validation.events,
@@ -263,8 +206,8 @@ def save_head(seq, win, validation: Stream, out: str, recipe: HeadRecipe, workdi
         raise UserError(f"calibration on the validation stream failed: {e}") from e
     win.save(os.path.join(out, "head.keras"))
     with open(os.path.join(out, "head.json"), "w", encoding="utf-8") as f:
-        json.dump({"labels": list(recipe.labels), "embeddings": VIEW, "wheel": eo.WHEEL,
-                   "workdir": os.path.abspath(workdir), "stream_trained": True}, f, indent=2)
+        json.dump({"labels": list(recipe.labels), "embeddings": VIEW, **frontend,
+                   "stream_trained": True}, f, indent=2)
     detect.save_detector_file(out, chosen.detector, chosen.summary())
     m = chosen.metrics
     print(f"calibrated for {recipe.fa_per_hour:g} FA/h on the validation stream: misses "
