@@ -54,7 +54,6 @@ import wake_word as ww  # its flags (stream_minutes, noise_dirs, budgets, ...) a
 from kws import cli
 from kws.data import speech_commands as sc
 from kws.device import detect
-from kws.errors import UserError
 from kws.head import labels as sl
 from kws.head import recipe as hr
 from kws.head import streams as hs

@@ -111,6 +111,20 @@ def demo_export(tmp_path_factory):
             "labels": labels, "body": body, "index": index, "noise": noise}
 
 
+@pytest.fixture(scope="module")
+def demo_copy(request, tmp_path_factory) -> pathlib.Path:
+    """The export folder of a fresh copy of the session's tone demo (data, run, export), for a
+    module that may write into it; or, without TensorFlow, the folder $KWS_TEST_EXPORT_DIR names
+    (an export of `python export/make_demo.py`, as CI's TF-free device venv gives it)."""
+    given = os.environ.get("KWS_TEST_EXPORT_DIR")
+    if given:
+        return pathlib.Path(given)
+    source = request.getfixturevalue("demo_export")["out"].parent
+    target = tmp_path_factory.mktemp("demo_copy") / "demo"
+    shutil.copytree(source, target)
+    return target / "export"
+
+
 @pytest.fixture(scope="session")
 def espeak():
     """Fails (not skips) where espeak-ng is missing: the synthesis tests need it."""

@@ -2,7 +2,7 @@
 
 TF-free: CI runs this file in a venv without TensorFlow (.ci/device_venv.sh), on the export
 folder named by $KWS_TEST_EXPORT_DIR (made by `python export/make_demo.py`). Without that variable
-(the main venv) the module makes the same tone-demo export itself, in a subprocess.
+(the main venv) it runs on a copy of the session's tone demo (conftest's demo_copy).
 """
 
 from __future__ import annotations
@@ -31,25 +31,11 @@ from conftest import REPO_ROOT
 from infer_command import INFER
 
 RATE = demo.SAMPLE_RATE_HZ
-# What `python export/make_demo.py --workdir=W --output_dir=OUT` does (CI runs that script).
-_MAKE_DEMO = """
-import sys
-from kws.export import demo
-demo.make_demo_export(sys.argv[1], sys.argv[2])
-"""
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory) -> pathlib.Path:
-    given = os.environ.get("KWS_TEST_EXPORT_DIR")
-    if given:
-        path = pathlib.Path(given)
-    else:
-        work = tmp_path_factory.mktemp("demo")
-        path = work / "export"
-        done = subprocess.run([sys.executable, "-c", _MAKE_DEMO, str(work), str(path)],
-                              capture_output=True, text=True, check=False, cwd=REPO_ROOT)
-        assert done.returncode == 0, done.stderr[-3000:]
+def export_dir(demo_copy) -> pathlib.Path:
+    path = demo_copy
     labels = (path / dm.LABELS_FILE).read_text().split() if path.is_dir() else []
     want = ["_silence_", "_unknown_", *demo.DEMO_KEYWORDS]
     assert labels == want, (f"{path} is not a tone-demo export (labels {labels}); make one with "

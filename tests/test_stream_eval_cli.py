@@ -1,8 +1,8 @@
 """`kws-stream-eval` end to end on the tone demo: its export folder and its Keras run.
 
 The demo (kws.export.demo, the streamable DS-CNN, so that the export has stateful streaming
-models too) is trained and exported once per module in a subprocess (a minute or two), or taken
-from $KWS_TEST_EXPORT_DIR when that is the --output_dir of `python export/make_demo.py`, with the
+models too) is the session's, copied for this module (conftest's demo_copy), or taken from
+$KWS_TEST_EXPORT_DIR when that is the --output_dir of `python export/make_demo.py`, with the
 training run in <its --workdir>/run beside it. Recordings are made from tone words of new speakers
 (another seed than the training data).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -30,26 +29,13 @@ from conftest import REPO_ROOT
 pytestmark = pytest.mark.slow  # trains the tone demo
 
 EVAL = [sys.executable, "-m", "kws.stream_eval.cli"]
-_MAKE_DEMO = """
-import sys
-from kws.export import demo
-demo.make_demo_export(sys.argv[1], sys.argv[2], model="ds_cnn")
-"""
 LABELS = ["_silence_", "_unknown_", *demo.DEMO_KEYWORDS]
 
 
 @pytest.fixture(scope="module")
-def demo_dirs(tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
+def demo_dirs(demo_copy) -> tuple[pathlib.Path, pathlib.Path]:
     """(export folder, training run) of the tone demo."""
-    given = os.environ.get("KWS_TEST_EXPORT_DIR")
-    if given:
-        export = pathlib.Path(given)
-    else:
-        work = tmp_path_factory.mktemp("demo")
-        export = work / "export"
-        done = subprocess.run([sys.executable, "-c", _MAKE_DEMO, str(work), str(export)],
-                              capture_output=True, text=True, check=False, cwd=REPO_ROOT)
-        assert done.returncode == 0, done.stderr[-3000:]
+    export = demo_copy
     run = export.parent / "run"
     assert (export / "labels.txt").read_text().split() == LABELS, f"{export}: not a tone demo"
     assert (run / "config.json").is_file(), f"{run}: no demo training run beside {export}"
