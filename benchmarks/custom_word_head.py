@@ -166,7 +166,7 @@ def clip_posteriors(head, embeddings: np.ndarray, lengths: np.ndarray
                     ) -> list[tuple[np.ndarray, np.ndarray]]:
     """Per clip: (times ms from the start of its padded audio, posteriors) of the window head on
     each run of ``lengths`` embeddings (windows never cross from one clip into the next)."""
-    post = embedding_stream.head_posteriors(head, embeddings.astype(np.float32), sh.VIEW)
+    post = sh.head_posteriors(head, embeddings.astype(np.float32), sh.VIEW)
     out, at = [], 0
     for n in lengths:
         windows = int(n) - sh.VIEW + 1

@@ -17,6 +17,7 @@ import numpy as np
 import embedding_onnx as eo
 from kws.errors import UserError
 from kws.head.streams import DeviceEmbedder, embeddings_of_recording
+from kws.head.trainer import head_posteriors
 
 
 class EmbeddingSource:
@@ -50,13 +51,3 @@ class EmbeddingSource:
                             f"view ({self.steps} embeddings)")
         post = head_posteriors(self.head, embeddings, self.steps, self._batch)
         return 1000.0 * ends[self.steps - 1:] / self.sample_rate_hz, post
-
-
-def head_posteriors(head, embeddings: np.ndarray, steps: int, batch: int = 2048) -> np.ndarray:
-    """float32 [n - steps + 1, labels]: the window head on every ``steps`` consecutive rows of
-    ``embeddings`` [n, 96]. The head is called, not predict(): predict's per-call set-up cost more
-    than the head itself on a clip of a few seconds."""
-    views = np.lib.stride_tricks.sliding_window_view(embeddings, steps, axis=0)
-    views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
-    return np.concatenate([np.asarray(head(views[i:i + batch], training=False))
-                           for i in range(0, len(views), batch)]).astype(np.float32)

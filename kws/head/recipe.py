@@ -167,11 +167,8 @@ def mean_posteriors(heads: Sequence[str], embeddings: np.ndarray) -> tuple[tuple
     for head in heads:
         with open(os.path.join(head, "head.json"), encoding="utf-8") as f:
             labels = tuple(json.load(f)["labels"])
-        model = keras.models.load_model(os.path.join(head, "head.keras"))
-        views = np.lib.stride_tricks.sliding_window_view(embeddings, sh.VIEW, axis=0)
-        views = np.moveaxis(views, -1, 1)
-        posts.append(np.concatenate([np.asarray(model(views[i:i + 2048], training=False))
-                                     for i in range(0, len(views), 2048)]))
+        posts.append(sh.head_posteriors(
+            keras.models.load_model(os.path.join(head, "head.keras")), embeddings, sh.VIEW))
     return labels, np.mean(posts, axis=0).astype(np.float32)
 
 

@@ -80,6 +80,16 @@ def build_head(num_classes: int, hidden: int):
             keras.Model(win_in, keras.layers.Reshape((num_classes,))(apply(win_in))))
 
 
+def head_posteriors(head, embeddings: np.ndarray, steps: int, batch: int = 2048) -> np.ndarray:
+    """float32 [n - steps + 1, labels]: the window head on every ``steps`` consecutive rows of
+    ``embeddings`` [n, 96]. The head is called, not predict(): predict's per-call set-up cost more
+    than the head itself on a clip of a few seconds."""
+    views = np.lib.stride_tricks.sliding_window_view(embeddings, steps, axis=0)
+    views = np.moveaxis(views, -1, 1)  # [n - steps + 1, steps, 96]
+    return np.concatenate([np.asarray(head(views[i:i + batch], training=False))
+                           for i in range(0, len(views), batch)]).astype(np.float32)
+
+
 def stream_posteriors(model, s: Stream) -> tuple[np.ndarray, np.ndarray]:
     """(times ms [n - VIEW + 1], posteriors) of the sequence model over a whole stream."""
     post = model.predict(s.embeddings[None].astype(np.float32), verbose=0)[0]
