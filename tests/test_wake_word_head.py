@@ -162,7 +162,7 @@ for name, feature in (("a", 0), ("b", 1)):
     os.makedirs(out)
     model.save(os.path.join(out, "head.keras"))
     with open(os.path.join(out, "head.json"), "w") as f:
-        json.dump({{"labels": ["_unknown_", "bed"]}}, f)
+        json.dump({{"labels": ["_unknown_", "bed"], "embeddings": sh.VIEW}}, f)
     heads.append(out)
 n = 750  # 60 s of 80-ms embeddings
 end_s = 0.08 * np.arange(1, n + 1)

@@ -128,10 +128,11 @@ def main(argv: list[str]) -> None:
                              negative_weight=_NEGATIVE_WEIGHT.value,
                              mining_weight=_MINING_WEIGHT.value, fa_per_hour=_FA_PER_HOUR.value,
                              seed=s, labelling=labelling) for s in seeds]
-    # Bad trees, words and a missing front end fail here, before recipe.json is written.
-    _ = data.noise, hr.training_pools(data), hr.validation_pools(data)
-    for name in (emb.MEL_FILE, emb.EMBEDDING_MODEL_FILE):
-        emb.frontend_path(out, name)
+    # Bad trees, words and a missing front end fail here, before recipe.json is written (the
+    # pools are indexed once: hr.train uses these).
+    _ = data.noise, data.training_pools, data.validation_pools
+    for name in (emb.MEL_FILE, emb.EMBEDDING_MODEL_FILE):  # where DeviceEmbedder reads them
+        emb.frontend_path(emb.FRONTEND_CACHE, name)
     sh.check_recipe(os.path.join(out, "recipe.json"),
                     {n: flags.FLAGS[n].value for n in RECIPE_FLAGS})
     frontend = {"frontend": emb.FRONTEND_WHEEL}

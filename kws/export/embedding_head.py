@@ -59,13 +59,9 @@ def load_heads(head_dir: str):
     """(labels, embeddings, the Keras model, the head folders) of a head folder, or of an ensemble
     folder (``ensemble.json`` listing ``heads``, as `kws head --seeds=...` and the benchmarks'
     --ensemble_seeds write them): then one model that averages the heads' posteriors."""
-    import keras  # pylint: disable=import-outside-toplevel
-
     ensemble_path = os.path.join(head_dir, "ensemble.json")
     if not os.path.isfile(ensemble_path):
-        meta, model_path = read_head(head_dir)
-        return list(meta["labels"]), int(meta["embeddings"]), keras.models.load_model(
-            model_path), [head_dir]
+        return (*heads_model([head_dir]), [head_dir])
     try:
         with open(ensemble_path, encoding="utf-8") as f:
             heads = list(json.load(f)["heads"])
@@ -73,6 +69,14 @@ def load_heads(head_dir: str):
         raise UserError(f"{ensemble_path}: needs 'heads', a list of head folders ({e})") from e
     if not heads:
         raise UserError(f"{ensemble_path}: lists no heads")
+    return (*heads_model(heads), heads)
+
+
+def heads_model(heads: list[str]):
+    """(labels, embeddings, the Keras model) of head folders that agree on both: one head's own
+    model, or one model that averages the heads' posteriors."""
+    import keras  # pylint: disable=import-outside-toplevel
+
     metas = [read_head(h) for h in heads]
     labels, steps = list(metas[0][0]["labels"]), int(metas[0][0]["embeddings"])
     for h, (meta, _) in zip(heads, metas):
@@ -80,12 +84,12 @@ def load_heads(head_dir: str):
             raise UserError(f"{h}: its labels or embeddings differ from {heads[0]}'s; an "
                             "ensemble's heads must agree")
     models = [keras.models.load_model(path) for _, path in metas]
+    if len(models) == 1:
+        return labels, steps, models[0]
     for i, m in enumerate(models):  # saved heads often share a name; a model needs unique ones
         m.name = f"head_{i}"
     inputs = keras.Input((steps, emb.EMBEDDING_DIM))
-    outputs = [m(inputs) for m in models]
-    mean = keras.layers.Average()(outputs) if len(outputs) > 1 else outputs[0]
-    return labels, steps, keras.Model(inputs, mean), heads
+    return labels, steps, keras.Model(inputs, keras.layers.Average()([m(inputs) for m in models]))
 
 
 def probe_audio(seconds: float = 6.0, seed: int = 0) -> np.ndarray:

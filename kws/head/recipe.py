@@ -19,6 +19,7 @@ round adds ``mining_streams`` recordings of other words only. Everything is cach
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Callable, Sequence
@@ -28,6 +29,7 @@ import numpy as np
 from kws.data import speech_commands as sc
 from kws.device import detect
 from kws.errors import UserError
+from kws.export import embedding_head
 from kws.head import streams as hs
 from kws.head import trainer as sh
 from kws.stream_eval import calibrate
@@ -78,6 +80,36 @@ class HeadData:
                              validation_percentage=self.validation_percentage,
                              testing_percentage=self.testing_percentage)
 
+    @functools.cached_property
+    def training_pools(self) -> rec.ClipPools:
+        """The keyword and other-word clips of the training voices, of the training speakers of
+        negative_dirs and of every extra_negative_dirs clip (indexed once)."""
+        config = self.config()
+        parts = [rec.clip_pools(config, s, self.words) for s in self.train_splits]
+        pools = rec.ClipPools(keywords={w: tuple(p for part in parts for p in part.keywords[w])
+                                        for w in self.words},
+                              unknown=tuple(p for part in parts for p in part.unknown))
+        pools = rec.with_negatives(pools, config, "train", self.negative_dirs)
+        leave = set(self.words) | {sc.BACKGROUND_NOISE_DIR}
+        extra = tuple(p for d in self.extra_negative_dirs for p in hs.audio_files(d)
+                      if not leave & set(os.path.relpath(p, d).split(os.sep)[:-1]))
+        return dataclasses.replace(pools, unknown=pools.unknown + extra)
+
+    @functools.cached_property
+    def validation_pools(self) -> rec.ClipPools:
+        """The validation voices' clips and negative_dirs' validation speakers, less the
+        validation_leave_out words (indexed once)."""
+        config = self.config()
+        pools = rec.with_negatives(rec.clip_pools(config, "validation", self.words), config,
+                                   "validation", self.negative_dirs)
+        leave = set(self.validation_leave_out)
+        unknown = tuple(p for p in pools.unknown
+                        if os.path.basename(os.path.dirname(p)) not in leave)
+        if not unknown:
+            raise UserError(f"{self.data_dir}: its validation voices say no other words; add "
+                            "other words to the tree (`kws synth --words=...`) or --negative_dirs")
+        return dataclasses.replace(pools, unknown=unknown)
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class StreamPlan:
@@ -91,38 +123,9 @@ class StreamPlan:
     mining_streams: int = 4
 
 
-def training_pools(data: HeadData) -> rec.ClipPools:
-    """The keyword and other-word clips of the training voices, of the training speakers of
-    negative_dirs and of every extra_negative_dirs clip."""
-    config = data.config()
-    parts = [rec.clip_pools(config, s, data.words) for s in data.train_splits]
-    pools = rec.ClipPools(keywords={w: tuple(p for part in parts for p in part.keywords[w])
-                                    for w in data.words},
-                          unknown=tuple(p for part in parts for p in part.unknown))
-    pools = rec.with_negatives(pools, config, "train", data.negative_dirs)
-    leave = set(data.words) | {sc.BACKGROUND_NOISE_DIR}
-    extra = tuple(p for d in data.extra_negative_dirs for p in hs.audio_files(d)
-                  if not leave & set(os.path.relpath(p, d).split(os.sep)[:-1]))
-    return dataclasses.replace(pools, unknown=pools.unknown + extra)
-
-
-def validation_pools(data: HeadData) -> rec.ClipPools:
-    """The validation voices' clips and negative_dirs' validation speakers, less the
-    validation_leave_out words."""
-    config = data.config()
-    pools = rec.with_negatives(rec.clip_pools(config, "validation", data.words), config,
-                               "validation", data.negative_dirs)
-    leave = set(data.validation_leave_out)
-    unknown = tuple(p for p in pools.unknown if os.path.basename(os.path.dirname(p)) not in leave)
-    if not unknown:
-        raise UserError(f"{data.data_dir}: its validation voices say no other words; add other "
-                        "words to the tree (`kws synth --words=...`) or --negative_dirs")
-    return dataclasses.replace(pools, unknown=unknown)
-
-
 def validation_stream(cache: hs.Embeddings, data: HeadData, plan: StreamPlan,
                       seed: int) -> hs.Stream:
-    return cache.stream("validation", validation_pools(data), rec.RecordingConfig(
+    return cache.stream("validation", data.validation_pools, rec.RecordingConfig(
         duration_s=60 * plan.validation_minutes, seed=seed, unknown_share=0.5, **GAPS))
 
 
@@ -161,15 +164,10 @@ def train_head(pools: rec.ClipPools, validation: hs.Stream, plan: StreamPlan,
 
 def mean_posteriors(heads: Sequence[str], embeddings: np.ndarray) -> tuple[tuple[str, ...],
                                                                           np.ndarray]:
-    """(labels, float32 [n - VIEW + 1, labels]): the mean of the heads' posteriors."""
-    import keras  # pylint: disable=import-outside-toplevel
-    posts, labels = [], None
-    for head in heads:
-        with open(os.path.join(head, "head.json"), encoding="utf-8") as f:
-            labels = tuple(json.load(f)["labels"])
-        posts.append(sh.head_posteriors(
-            keras.models.load_model(os.path.join(head, "head.keras")), embeddings, sh.VIEW))
-    return labels, np.mean(posts, axis=0).astype(np.float32)
+    """(labels, float32 [n - VIEW + 1, labels]): the mean of the heads' posteriors, by the model
+    kws-export makes of an ensemble (the heads must agree on labels and view)."""
+    labels, steps, model = embedding_head.heads_model(heads)
+    return tuple(labels), sh.head_posteriors(model, embeddings, steps)
 
 
 def calibrate_ensemble(heads: Sequence[str], validation: hs.Stream, out: str,
@@ -201,15 +199,13 @@ def train(data: HeadData, plan: StreamPlan, recipes: Sequence[sh.HeadRecipe], ou
     """One head in ``out`` (one recipe), or a head per recipe (seed) in ``out``/seed_<s> and their
     mean calibrated in ``out``. Returns {"heads": [...], "calibrated": summary}."""
     cache = hs.Embeddings(cache_dir, make_embedder, data.noise)
-    pools = training_pools(data)
     heads = [out] if len(recipes) == 1 else [os.path.join(out, f"seed_{r.seed}") for r in recipes]
-    for recipe, head in zip(recipes, heads):
-        if not os.path.isfile(os.path.join(head, "train_report.json")):
-            train_head(pools, validation_stream(cache, data, plan, 1000 + recipe.seed),
-                       plan, recipe, head, cache, frontend)
+    reports = [train_head(data.training_pools, validation_stream(cache, data, plan,
+                                                                 1000 + recipe.seed),
+                          plan, recipe, head, cache, frontend)
+               for recipe, head in zip(recipes, heads)]
     if len(recipes) == 1:
-        with open(os.path.join(out, "train_report.json"), encoding="utf-8") as f:
-            return {"heads": heads, "calibrated": json.load(f)["calibrated"]}
+        return {"heads": heads, "calibrated": reports[0]["calibrated"]}
     validation = validation_stream(cache, data, plan, ENSEMBLE_VALIDATION_SEED)
     return {"heads": heads, "calibrated": calibrate_ensemble(heads, validation, out,
                                                              recipes[0].fa_per_hour)}
